@@ -1,0 +1,51 @@
+"""optx: functional optimizer transformations for JAX.
+
+Every optimizer is a pure ``(init, update)`` pair over pytrees, interchangeable with Optax's.
+Building blocks live in `optx.transforms` (re-exported here), schedules in
+`optx.schedules`, and contract checks for any transform in `optx.testing`.
+"""
+
+from importlib import metadata as _metadata
+
+from optx import _core, _optimizers, transforms
+from optx._core import (
+    EmptyState as EmptyState,
+    GradientTransformation as GradientTransformation,
+    OptState as OptState,
+    Params as Params,
+    Schedule as Schedule,
+    ScalarOrSchedule as ScalarOrSchedule,
+    TransformInitFn as TransformInitFn,
+    TransformUpdateFn as TransformUpdateFn,
+    Updates as Updates,
+    apply_updates as apply_updates,
+    chain as chain,
+    identity as identity,
+    is_transformation as is_transformation,
+    named_chain as named_chain,
+    set_to_zero as set_to_zero,
+    stateless as stateless,
+)
+from optx._hyperparams import (
+    HyperparamsState as HyperparamsState,
+    get_hyperparams as get_hyperparams,
+    rename_hyperparams as rename_hyperparams,
+    set_hyperparams as set_hyperparams,
+)
+from optx._optimizers import *  # noqa: F403  (names listed in _optimizers.__all__)
+from optx.transforms import *  # noqa: F403  (names listed in transforms.__all__)
+
+try:
+    __version__ = _metadata.version("optx-jax")
+except _metadata.PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0+unknown"
+
+__all__ = [
+    *_core.__all__,
+    "HyperparamsState",
+    "get_hyperparams",
+    "rename_hyperparams",
+    "set_hyperparams",
+    *_optimizers.__all__,
+    *transforms.__all__,
+]

@@ -1,0 +1,267 @@
+"""The gradient-transformation protocol and the combinators every optimizer is built from.
+
+A gradient transformation is a pair of pure functions::
+
+    state = tx.init(params)
+    updates, state = tx.update(grads, state, params, **extra_args)
+
+`GradientTransformation` is a NamedTuple with the fields ``init`` and ``update`` in that
+order, so an optx transform is accepted wherever Optax's is (flax ``TrainState``,
+``optax.chain``), and an Optax transform chains into `optx.chain`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple, Protocol
+
+import jax
+import jax.numpy as jnp
+
+Params = Any
+"""A pytree of arrays: the parameters being optimized."""
+Updates = Any
+"""A pytree of arrays shaped like the params: gradients or updates."""
+OptState = Any
+"""A pytree of arrays: the state of a transformation."""
+ScalarOrSchedule = Any
+"""A Python float, a scalar array, or a schedule ``count -> value``."""
+Schedule = Callable[[jax.Array], jax.Array]
+"""A pure function of the 0-based update count returning a scalar."""
+
+
+class TransformInitFn(Protocol):
+    """``init(params) -> state``."""
+
+    def __call__(self, params: Params) -> OptState: ...
+
+
+class TransformUpdateFn(Protocol):
+    """``update(updates, state, params=None, **extra_args) -> (updates, state)``."""
+
+    def __call__(
+        self, updates: Updates, state: OptState, params: Params | None = None, **extra_args: Any
+    ) -> tuple[Updates, OptState]: ...
+
+
+class GradientTransformation(NamedTuple):
+    """A pair of pure functions ``(init, update)`` that transforms gradients.
+
+    Attributes:
+      init: ``init(params) -> state`` builds the initial state.
+      update: ``update(updates, state, params=None, **extra_args) -> (updates, state)``.
+        Unknown keyword arguments (``value``, ``loss``, ``key``, ...) are accepted and ignored.
+
+    Examples:
+      >>> import jax.numpy as jnp, optx
+      >>> tx = optx.sgd(learning_rate=0.1)
+      >>> params = {"w": jnp.ones(3)}
+      >>> state = tx.init(params)
+      >>> updates, state = tx.update({"w": jnp.ones(3)}, state, params)
+      >>> optx.apply_updates(params, updates)["w"]
+      Array([0.9, 0.9, 0.9], dtype=float32)
+    """
+
+    init: TransformInitFn
+    update: TransformUpdateFn
+
+
+class EmptyState(NamedTuple):
+    """The state of a transformation that keeps none."""
+
+
+def identity() -> GradientTransformation:
+    """Returns updates unchanged; keeps no state.
+
+    Examples:
+      >>> import jax.numpy as jnp, optx
+      >>> tx = optx.identity()
+      >>> tx.update(jnp.ones(2), tx.init(jnp.ones(2)))[0]
+      Array([1., 1.], dtype=float32)
+    """
+
+    def init(params):
+        del params
+        return EmptyState()
+
+    def update(updates, state, params=None, **extra_args):
+        del params, extra_args
+        return updates, state
+
+    return GradientTransformation(init, update)
+
+
+def set_to_zero() -> GradientTransformation:
+    """Replaces every update with zeros (used for frozen parameters); keeps no state."""
+
+    def init(params):
+        del params
+        return EmptyState()
+
+    def update(updates, state, params=None, **extra_args):
+        del params, extra_args
+        return jax.tree.map(jnp.zeros_like, updates), state
+
+    return GradientTransformation(init, update)
+
+
+def stateless(
+    f: Callable[[Updates, Params | None], Updates],
+) -> GradientTransformation:
+    """Builds a state-free transformation from ``f(updates, params) -> updates``.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp, optx
+      >>> negate = optx.stateless(lambda g, p: jax.tree.map(lambda x: -x, g))
+      >>> negate.update(jnp.ones(2), negate.init(None))[0]
+      Array([-1., -1.], dtype=float32)
+    """
+
+    def init(params):
+        del params
+        return EmptyState()
+
+    def update(updates, state, params=None, **extra_args):
+        del extra_args
+        return f(updates, params), state
+
+    return GradientTransformation(init, update)
+
+
+def chain(*transforms: GradientTransformation) -> GradientTransformation:
+    """Applies transformations in sequence; the state is a tuple of their states.
+
+    Extra keyword arguments given to ``update`` are forwarded to every transformation.
+    Optax transformations chain in too (they must accept ``**extra_args`` themselves, as
+    Optax's ``GradientTransformationExtraArgs`` do; plain ones are called without them).
+
+    Examples:
+      >>> import jax.numpy as jnp, optx
+      >>> tx = optx.chain(optx.clip(1.0), optx.scale(-0.5))
+      >>> tx.update(jnp.array([3.0, -0.2]), tx.init(jnp.zeros(2)))[0]
+      Array([-0.5,  0.1], dtype=float32)
+    """
+    transforms = tuple(transforms)
+    for i, tx in enumerate(transforms):
+        if not (callable(getattr(tx, "init", None)) and callable(getattr(tx, "update", None))):
+            raise TypeError(
+                f"optx.chain: argument {i} is {type(tx).__name__}, not a gradient "
+                "transformation (an object with init and update); did you forget to call "
+                "the factory, e.g. optx.adam(1e-3) rather than optx.adam?"
+            )
+    updaters = tuple(_accepting_extra_args(tx.update) for tx in transforms)
+
+    def init(params):
+        return tuple(tx.init(params) for tx in transforms)
+
+    def update(updates, state, params=None, **extra_args):
+        if len(state) != len(transforms):
+            raise ValueError(
+                f"optx.chain: the state has {len(state)} entries but the chain has "
+                f"{len(transforms)} transformations; was it built by a different chain?"
+            )
+        new_state = []
+        for tx_update, s in zip(updaters, state):
+            updates, s = tx_update(updates, s, params, **extra_args)
+            new_state.append(s)
+        return updates, tuple(new_state)
+
+    return GradientTransformation(init, update)
+
+
+def named_chain(*named: tuple[str, GradientTransformation]) -> GradientTransformation:
+    """Like `chain`, with the state a dict keyed by the given names.
+
+    Examples:
+      >>> import jax.numpy as jnp, optx
+      >>> tx = optx.named_chain(("clip", optx.clip(1.0)), ("lr", optx.scale(-0.1)))
+      >>> sorted(tx.init(jnp.zeros(2)))
+      ['clip', 'lr']
+    """
+    names = [name for name, _ in named]
+    if len(set(names)) != len(names):
+        raise ValueError(f"optx.named_chain: names must be unique, got {names}")
+    inner = chain(*(tx for _, tx in named))
+
+    def init(params):
+        return dict(zip(names, inner.init(params)))
+
+    def update(updates, state, params=None, **extra_args):
+        if set(state) != set(names):
+            raise ValueError(
+                f"optx.named_chain: the state has keys {sorted(state)} but the chain has "
+                f"{sorted(names)}"
+            )
+        updates, new = inner.update(updates, tuple(state[n] for n in names), params, **extra_args)
+        return updates, dict(zip(names, new))
+
+    return GradientTransformation(init, update)
+
+
+def apply_updates(params: Params, updates: Updates) -> Params:
+    """Returns ``params + updates``, each result in its parameter's dtype.
+
+    ``None`` leaves in ``params`` stay ``None``.
+
+    Examples:
+      >>> import jax.numpy as jnp, optx
+      >>> p = jnp.ones(2, jnp.bfloat16)
+      >>> optx.apply_updates(p, jnp.full(2, 0.5, jnp.float32)).dtype
+      dtype(bfloat16)
+    """
+
+    def add(p, u):
+        if p is None:
+            return None
+        p = jnp.asarray(p)
+        u = jnp.asarray(u)
+        if u.dtype == p.dtype:
+            return p + u
+        wide = max(p.dtype, u.dtype, key=lambda d: d.itemsize)
+        return (p.astype(wide) + u.astype(wide)).astype(p.dtype)
+
+    return jax.tree.map(add, params, updates, is_leaf=lambda x: x is None)
+
+
+def _accepting_extra_args(update: Callable) -> Callable:
+    """Wraps an update function that does not accept ``**extra_args`` so it ignores them."""
+    import inspect
+
+    try:
+        signature = inspect.signature(update)
+    except (TypeError, ValueError):
+        return update
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values()):
+        return update
+
+    def call_without_extra_args(updates, state, params=None, **extra_args):
+        del extra_args
+        return update(updates, state, params)
+
+    return call_without_extra_args
+
+
+def is_transformation(obj: Any) -> bool:
+    """True for anything with callable ``init`` and ``update`` (optx's or Optax's)."""
+    return callable(getattr(obj, "init", None)) and callable(getattr(obj, "update", None))
+
+
+__all__ = [
+    "EmptyState",
+    "GradientTransformation",
+    "OptState",
+    "Params",
+    "Schedule",
+    "ScalarOrSchedule",
+    "TransformInitFn",
+    "TransformUpdateFn",
+    "Updates",
+    "apply_updates",
+    "chain",
+    "identity",
+    "is_transformation",
+    "named_chain",
+    "set_to_zero",
+    "stateless",
+]
+

@@ -1,0 +1,245 @@
+"""Hyperparameters held in optimizer state: a float, a scalar array or a schedule, read and set
+without recompiling.
+
+Every transform with a numeric hyperparameter keeps a `HyperparamsState` in its own state:
+``values`` holds the float32 value used for the latest update (the initial value before the
+first), ``scheduled`` a bool per name telling whether a schedule drives it. The structure is
+the same whichever kind of value was passed, so checkpoints and jitted steps do not care.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from optx import _validate
+from optx._core import GradientTransformation
+
+
+class HyperparamsState(NamedTuple):
+    """Hyperparameter values of one transform.
+
+    Attributes:
+      values: name -> float32 array, the value used for the latest update.
+      scheduled: name -> bool array, True where a schedule drives the value.
+    """
+
+    values: dict[str, jax.Array]
+    scheduled: dict[str, jax.Array]
+
+
+class Hyperparams:
+    """The hyperparameter specs of one transform, validated when the factory is called.
+
+    Args:
+      call: the public name of the factory, for errors.
+      **specs: name -> float, scalar array or schedule ``count -> value``.
+    """
+
+    def __init__(self, call: str, **specs: Any):
+        for name, spec in specs.items():
+            _validate.check_number(call, name, spec)
+        self.call = call
+        self.specs = specs
+
+    def init(self) -> HyperparamsState:
+        """The state before the first update: schedules evaluated at count 0."""
+        zero = jnp.zeros([], jnp.int32)
+        values = {name: self._evaluate(spec, zero) for name, spec in self.specs.items()}
+        scheduled = {name: jnp.asarray(callable(spec)) for name, spec in self.specs.items()}
+        return HyperparamsState(values, scheduled)
+
+    def resolve(
+        self, state: HyperparamsState, count: jax.Array
+    ) -> tuple[dict[str, jax.Array], HyperparamsState]:
+        """The values for the update at ``count`` (0-based updates done) and the new state.
+
+        A scheduled value is ``schedule(count)``; any other is read from the state, so
+        `set_hyperparams` can change it between steps.
+        """
+        if set(state.values) != set(self.specs):
+            raise ValueError(
+                f"{self.call}: the state holds hyperparameters {sorted(state.values)} but the "
+                f"transform has {sorted(self.specs)}; was the state built by another optimizer?"
+            )
+        values = {
+            name: self._evaluate(spec, count) if callable(spec) else state.values[name]
+            for name, spec in self.specs.items()
+        }
+        return values, HyperparamsState(values, state.scheduled)
+
+    @staticmethod
+    def _evaluate(spec: Any, count: jax.Array) -> jax.Array:
+        value = spec(count) if callable(spec) else spec
+        return jnp.asarray(value, jnp.float32)
+
+
+def _nodes(state: Any) -> list[tuple[tuple, HyperparamsState]]:
+    flat, _ = jax.tree_util.tree_flatten_with_path(
+        state, is_leaf=lambda x: isinstance(x, HyperparamsState)
+    )
+    return [(path, node) for path, node in flat if isinstance(node, HyperparamsState)]
+
+
+def _key_name(key: Any) -> str:
+    for attr in ("key", "name", "idx"):
+        if hasattr(key, attr):
+            return str(getattr(key, attr))
+    return str(key)
+
+
+def _qualified_names(state: Any) -> list[tuple[str, str, tuple, HyperparamsState]]:
+    """(public key, bare name, path, node) for every hyperparameter in ``state``.
+
+    Names are bare when unique; where a name occurs more than once (a partition with a
+    learning rate per group) it is prefixed by the dict keys on its path, or by the whole
+    path if dict keys do not tell the occurrences apart.
+    """
+    entries = [(path, name, node) for path, node in _nodes(state) for name in node.values]
+    counts: dict[str, int] = {}
+    for _, name, _ in entries:
+        counts[name] = counts.get(name, 0) + 1
+    short = {}
+    for path, name, node in entries:
+        dict_keys = [_key_name(k) for k in path if isinstance(k, jax.tree_util.DictKey)]
+        short[(path, name)] = "/".join([*dict_keys, name])
+    result = []
+    for path, name, node in entries:
+        if counts[name] == 1:
+            key = name
+        else:
+            key = short[(path, name)]
+            if sum(1 for v in short.values() if v == key) > 1:
+                key = "/".join([*(_key_name(k) for k in path), name])
+        result.append((key, name, path, node))
+    return result
+
+
+def get_hyperparams(state: Any) -> dict[str, jax.Array]:
+    """The hyperparameter values used for the latest update, by name.
+
+    Works on the state of any optx optimizer, through `chain`, `named_chain` and wrappers.
+    Names that occur once are bare (``"learning_rate"``); names that occur in several
+    places are qualified by the dict keys on their path (``"no_decay/learning_rate"``).
+
+    Examples:
+      >>> import jax.numpy as jnp, optx
+      >>> state = optx.adam(1e-3).init({"w": jnp.zeros(2)})
+      >>> sorted(optx.get_hyperparams(state))
+      ['b1', 'b2', 'eps', 'eps_root', 'learning_rate']
+    """
+    return {key: node.values[name] for key, name, _, node in _qualified_names(state)}
+
+
+def set_hyperparams(state: Any, values: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
+    """A new state in which the named hyperparameters take the given values.
+
+    A bare name sets every occurrence of it (every group's learning rate); a qualified name
+    (as `get_hyperparams` prints it) sets one. The new value is broadcast to the old one's
+    shape and kept float32 on the old one's device, so a jitted step does not recompile.
+
+    Raises:
+      KeyError: a name the state does not hold (the message lists those it does).
+      ValueError: the hyperparameter is driven by a schedule (as Gluon's
+        ``set_learning_rate`` refuses), or the value does not broadcast.
+
+    Examples:
+      >>> import jax.numpy as jnp, optx
+      >>> state = optx.sgd(0.1).init(jnp.zeros(2))
+      >>> state = optx.set_hyperparams(state, learning_rate=0.01)
+      >>> float(optx.get_hyperparams(state)["learning_rate"])
+      0.01
+    """
+    requested = {**(values or {}), **kwargs}
+    if not requested:
+        return state
+    entries = _qualified_names(state)
+    targets: dict[tuple, dict[str, Any]] = {}
+    for key, value in requested.items():
+        matched = [(p, n) for k, n, p, _ in entries if key in (k, n)]
+        if not matched:
+            known = sorted({k for k, *_ in entries})
+            raise KeyError(
+                f"optx.set_hyperparams: the state has no hyperparameter {key!r}; it has {known}"
+            )
+        for path, name in matched:
+            targets.setdefault(path, {})[name] = value
+
+    def replace(path, node):
+        if not isinstance(node, HyperparamsState) or path not in targets:
+            return node
+        new_values = dict(node.values)
+        for name, value in targets[path].items():
+            _refuse_scheduled(name, node.scheduled[name])
+            old = node.values[name]
+            new = jnp.asarray(value, jnp.float32)
+            try:
+                new = jnp.broadcast_to(new, jnp.shape(old))
+            except ValueError:
+                raise ValueError(
+                    f"optx.set_hyperparams: {name} has shape {jnp.shape(old)} in the state; "
+                    f"a value of shape {jnp.shape(new)} does not broadcast to it"
+                ) from None
+            if isinstance(old, jax.Array) and not isinstance(old, jax.core.Tracer):
+                new = jax.device_put(new, old.sharding)
+            new_values[name] = new
+        return HyperparamsState(new_values, node.scheduled)
+
+    return jax.tree_util.tree_map_with_path(
+        replace, state, is_leaf=lambda x: isinstance(x, HyperparamsState)
+    )
+
+
+def _refuse_scheduled(name: str, flag: Any) -> None:
+    message = (
+        f"optx.set_hyperparams: {name} is driven by a schedule, so setting it would be "
+        "overridden at the next step; build the optimizer with a float or array for it, "
+        "or change the schedule"
+    )
+    if isinstance(flag, jax.core.Tracer):
+
+        def check(value):
+            if np.any(value):
+                raise ValueError(message)
+
+        jax.debug.callback(check, flag)
+    elif np.any(np.asarray(flag)):
+        raise ValueError(message)
+
+
+def rename_hyperparams(
+    tx: GradientTransformation, names: Mapping[str, str]
+) -> GradientTransformation:
+    """Shows ``tx``'s hyperparameters under other names (``{"decay": "momentum"}``).
+
+    Used by aliases so that `get_hyperparams` speaks the alias's vocabulary (``sgd`` reports
+    ``momentum``, not the ``decay`` of the `trace` inside it).
+    """
+    forward = dict(names)
+    backward = {v: k for k, v in forward.items()}
+
+    def relabel(state, mapping):
+        def one(node):
+            if not isinstance(node, HyperparamsState):
+                return node
+            return HyperparamsState(
+                {mapping.get(k, k): v for k, v in node.values.items()},
+                {mapping.get(k, k): v for k, v in node.scheduled.items()},
+            )
+
+        return jax.tree.map(one, state, is_leaf=lambda x: isinstance(x, HyperparamsState))
+
+    def init(params):
+        return relabel(tx.init(params), forward)
+
+    def update(updates, state, params=None, **extra_args):
+        updates, state = tx.update(updates, relabel(state, backward), params, **extra_args)
+        return updates, relabel(state, forward)
+
+    return GradientTransformation(init, update)
+
+

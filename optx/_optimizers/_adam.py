@@ -1,0 +1,103 @@
+"""Adam and AdamW."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from optx import _validate
+from optx._core import GradientTransformation, ScalarOrSchedule, chain
+from optx.transforms import add_decayed_weights, scale_by_adam, scale_by_learning_rate
+
+
+@_validate.public_call("optx.adam")
+def adam(
+    learning_rate: ScalarOrSchedule = 1e-3,
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.999,
+    eps: ScalarOrSchedule = 1e-8,
+    eps_root: ScalarOrSchedule = 0.0,
+    mu_dtype: Any = None,
+    *,
+    nu_dtype: Any = None,
+    nesterov: bool = False,
+) -> GradientTransformation:
+    """Adam (Kingma and Ba, 2014).
+
+    Update rule (t the 1-based update count)::
+
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g**2
+        w = w - learning_rate * (m / (1 - b1**t)) / (sqrt(v / (1 - b2**t) + eps_root) + eps)
+
+    ``chain(scale_by_adam(b1, b2, eps, eps_root), scale_by_learning_rate(learning_rate))``.
+    Defaults and eps placement are Optax's and PyTorch's (eps outside the root, on the
+    corrected moment). MXNet's Adam puts eps on the uncorrected moment; the difference is
+    below 1e-6 after a few steps with the default eps.
+
+    Args:
+      learning_rate: >= 0; float, array or schedule.
+      b1, b2: moment decays in [0, 1); floats, arrays or schedules (one-cycle momentum).
+      eps, eps_root: >= 0.
+      mu_dtype, nu_dtype: moment dtypes (default float32).
+      nesterov: Nesterov-accelerated first moment.
+
+    Raises:
+      ValueError: e.g. ``optx.adam(b1=1.2)``: b1 must be in [0, 1).
+
+    References:
+      Kingma and Ba, 2014, Adam: A Method for Stochastic Optimization,
+      https://arxiv.org/abs/1412.6980
+    """
+    _validate.check_non_negative("optx.adam", "learning_rate", learning_rate)
+    return chain(
+        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nu_dtype=nu_dtype, nesterov=nesterov),
+        scale_by_learning_rate(learning_rate),
+    )
+
+
+@_validate.public_call("optx.adamw")
+def adamw(
+    learning_rate: ScalarOrSchedule = 1e-3,
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.999,
+    eps: ScalarOrSchedule = 1e-8,
+    eps_root: ScalarOrSchedule = 0.0,
+    mu_dtype: Any = None,
+    weight_decay: ScalarOrSchedule = 1e-4,
+    mask: Any | Callable[[Any], Any] | None = None,
+    *,
+    nu_dtype: Any = None,
+    nesterov: bool = False,
+) -> GradientTransformation:
+    """Adam with decoupled weight decay (Loshchilov and Hutter, 2019).
+
+    Update rule: Adam's direction plus ``weight_decay * w``, both multiplied by the
+    learning rate::
+
+        w = w - learning_rate * (adam_direction + weight_decay * w)
+
+    ``chain(scale_by_adam, add_decayed_weights(weight_decay, mask), scale_by_learning_rate)``.
+    The decay is multiplied by the learning rate as in Optax and PyTorch; the paper's
+    fully decoupled form multiplies it by the schedule multiplier only. ``mask=None``
+    decays every leaf, like Optax; fastai does not decay biases and norm scales (use a
+    mask, or ``optx.param_groups`` once the wrappers land). Defaults are Optax's
+    (weight_decay=1e-4); fastai's Adam equals ``adamw(lr, b2=0.99, eps=1e-5,
+    weight_decay=0.01)``.
+
+    Args:
+      learning_rate: >= 0.
+      b1, b2, eps, eps_root, mu_dtype, nu_dtype, nesterov: as `adam`.
+      weight_decay: >= 0, hyperparameter ``weight_decay``.
+      mask: which leaves to decay: a bool pytree or a function ``params -> bool pytree``.
+
+    References:
+      Loshchilov and Hutter, 2019, Decoupled Weight Decay Regularization,
+      https://arxiv.org/abs/1711.05101
+    """
+    _validate.check_non_negative("optx.adamw", "learning_rate", learning_rate)
+    return chain(
+        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nu_dtype=nu_dtype, nesterov=nesterov),
+        add_decayed_weights(weight_decay, mask),
+        scale_by_learning_rate(learning_rate),
+    )

@@ -1,0 +1,158 @@
+"""Private pytree maths shared by the transforms: counters, moments, norms, structure checks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+INT32_MAX = jnp.iinfo(jnp.int32).max
+
+
+def wide_dtype(dtype: Any) -> Any:
+    """The dtype arithmetic runs in: float32 for narrower floats (bf16, f16), else ``dtype``.
+
+    Written out because ``jnp.promote_types`` refuses bf16/f32 under strict promotion.
+    """
+    dtype = jnp.dtype(getattr(dtype, "dtype", dtype))
+    if jnp.issubdtype(dtype, jnp.floating) and dtype.itemsize < 4:
+        return jnp.dtype(jnp.float32)
+    if not jnp.issubdtype(dtype, jnp.inexact):
+        return jnp.dtype(jnp.float32)
+    return dtype
+
+
+def zero_count() -> jax.Array:
+    """An int32 update counter set to zero."""
+    return jnp.zeros([], jnp.int32)
+
+
+def safe_increment(count: jax.Array) -> jax.Array:
+    """``count + 1`` that saturates at the int32 maximum instead of wrapping to negative."""
+    return jnp.where(count < INT32_MAX, count + 1, INT32_MAX).astype(jnp.int32)
+
+
+def zeros_like(tree: Any, dtype: Any = None) -> Any:
+    """Zeros shaped like ``tree``, in ``dtype`` when given (else each leaf's dtype)."""
+    return jax.tree.map(lambda x: jnp.zeros(jnp.shape(x), dtype or jnp.result_type(x)), tree)
+
+
+def cast(tree: Any, dtype: Any) -> Any:
+    """Casts every leaf to ``dtype`` (no-op for None or for leaves already in it)."""
+    if dtype is None:
+        return tree
+    return jax.tree.map(lambda x: x if x.dtype == dtype else x.astype(dtype), tree)
+
+
+def moment(updates: Any, moments: Any, decay: jax.Array, order: int) -> Any:
+    """``decay * m + (1 - decay) * g**order`` per leaf, stored in the moment's dtype.
+
+    The arithmetic runs in float32 at least, so a bf16 moment is read without a param-sized
+    f32 copy in memory (XLA fuses the cast into the elementwise update).
+    """
+
+    def one(g, m):
+        wide = wide_dtype(m)
+        g = g.astype(wide)
+        d = jnp.asarray(decay).astype(wide)
+        term = g if order == 1 else (g * g if order == 2 else g**order)
+        return (d * m.astype(wide) + (1 - d) * term).astype(m.dtype)
+
+    return jax.tree.map(one, updates, moments)
+
+
+def bias_correction(decay: jax.Array, count: jax.Array) -> jax.Array:
+    """The scalar ``1 - decay**count`` (count is the 1-based number of updates so far)."""
+    return 1 - decay ** count.astype(jnp.float32)
+
+
+def global_norm(tree: Any) -> jax.Array:
+    """The float32 L2 norm of all leaves together, a scalar."""
+    leaves = jax.tree.leaves(tree)
+    if not leaves:
+        return jnp.zeros([], jnp.float32)
+    return jnp.sqrt(sum(jnp.sum(jnp.square(x.astype(jnp.float32))) for x in leaves))
+
+
+def scale_tree(factor: jax.Array, tree: Any) -> Any:
+    """Multiplies every leaf by a scalar, keeping each leaf's dtype."""
+
+    def one(x):
+        wide = wide_dtype(x)
+        return (x.astype(wide) * jnp.asarray(factor).astype(wide)).astype(x.dtype)
+
+    return jax.tree.map(one, tree)
+
+
+def describe_mismatch(expected: Any, got: Any) -> str:
+    """A short text naming the first path where two pytrees differ in structure."""
+    expected_paths = {jax.tree_util.keystr(p): leaf for p, leaf in _paths(expected)}
+    got_paths = {jax.tree_util.keystr(p): leaf for p, leaf in _paths(got)}
+    missing = [p for p in expected_paths if p not in got_paths]
+    extra = [p for p in got_paths if p not in expected_paths]
+    parts = []
+    if missing:
+        parts.append(f"missing {_listed(missing)}")
+    if extra:
+        parts.append(f"unexpected {_listed(extra)}")
+    if not parts:
+        return (
+            f"same paths but different node types: expected {jax.tree.structure(expected)}, "
+            f"got {jax.tree.structure(got)}"
+        )
+    return "; ".join(parts)
+
+
+def check_structure(call: str, expected: Any, got: Any, *, what: str = "updates") -> None:
+    """Raises ValueError naming ``call`` and the differing paths when structures differ.
+
+    Runs at trace time only (structures are static), so it costs nothing in a jitted step.
+    """
+    if jax.tree.structure(expected) == jax.tree.structure(got):
+        shapes_expected = [jnp.shape(x) for x in jax.tree.leaves(expected)]
+        shapes_got = [jnp.shape(x) for x in jax.tree.leaves(got)]
+        if shapes_expected == shapes_got:
+            return
+        for (path, e), g in zip(_paths(expected), jax.tree.leaves(got)):
+            if jnp.shape(e) != jnp.shape(g):
+                raise ValueError(
+                    f"{call}: {what} at {jax.tree_util.keystr(path)} has shape {jnp.shape(g)} "
+                    f"but the state was built for shape {jnp.shape(e)}; call init again on "
+                    "the current params"
+                )
+    raise ValueError(
+        f"{call}: the {what} tree does not match the tree the state was built for "
+        f"({describe_mismatch(expected, got)}); pass updates shaped like the params given "
+        "to init"
+    )
+
+
+def require_params(call: str, params: Any) -> None:
+    """Raises ValueError when a transform that needs ``params`` was not given them."""
+    if params is None:
+        raise ValueError(
+            f"{call}: update() needs the current params; call "
+            "tx.update(grads, state, params)"
+        )
+
+
+def _paths(tree: Any):
+    return jax.tree_util.tree_flatten_with_path(tree)[0]
+
+
+def _listed(paths: list[str], most: int = 3) -> str:
+    shown = ", ".join(p or "<root>" for p in paths[:most])
+    return shown + (f" and {len(paths) - most} more" if len(paths) > most else "")
+
+
+def map_unzip(fn, n: int, tree: Any, *rest: Any) -> tuple[Any, ...]:
+    """Maps ``fn`` (returning an n-tuple per leaf) over trees; returns n trees.
+
+    Lets one per-leaf function compute a new moment and the update read from it, so the
+    update is derived from the moment as stored.
+    """
+    treedef = jax.tree.structure(tree)
+    leaves = [treedef.flatten_up_to(t) for t in (tree, *rest)]
+    outputs = [fn(*args) for args in zip(*leaves)]
+    return tuple(treedef.unflatten([o[i] for o in outputs]) for i in range(n))

@@ -1,0 +1,156 @@
+"""The standard validation errors: each names the public call, the argument, the value, the fix.
+
+Python scalars (and concrete scalar arrays) are checked when a factory is called. Traced
+values (a hyperparameter swept under ``jax.vmap``) and schedules cannot be checked there and
+are passed through.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import functools
+import math
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import jax
+import numpy as np
+
+_CALL: contextvars.ContextVar[str | None] = contextvars.ContextVar("optx_call", default=None)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def public_call(name: str) -> Callable[[F], F]:
+    """Decorates a factory so validation errors raised inside it name ``name``.
+
+    The outermost decorated call wins, so ``optx.adam(b1=1.2)`` reports ``optx.adam`` even
+    though the check runs in ``optx.scale_by_adam``.
+    """
+
+    def decorate(factory: F) -> F:
+        @functools.wraps(factory)
+        def wrapped(*args, **kwargs):
+            with calling(name):
+                return factory(*args, **kwargs)
+
+        return wrapped  # type: ignore[return-value]
+
+    return decorate
+
+
+@contextlib.contextmanager
+def calling(name: str) -> Iterator[None]:
+    """Context in which validation errors name ``name`` (unless an outer call is named)."""
+    token = _CALL.set(name) if _CALL.get() is None else None
+    try:
+        yield
+    finally:
+        if token is not None:
+            _CALL.reset(token)
+
+
+def current_call(default: str) -> str:
+    """The public call to name in an error: the outermost `public_call`, else ``default``."""
+    return _CALL.get() or default
+
+
+def concrete_scalar(value: Any) -> float | None:
+    """``value`` as a Python float if it is a concrete real scalar, else None.
+
+    Schedules, tracers and non-scalar arrays give None (they are not checked here).
+    """
+    if callable(value) or isinstance(value, jax.core.Tracer):
+        return None
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, (int, float)):
+        return float(value)
+    try:
+        array = np.asarray(value)
+    except Exception:  # noqa: BLE001 - anything that is not array-like is not checked here
+        return None
+    if array.shape != () or not np.issubdtype(array.dtype, np.number):
+        return None
+    return float(array)
+
+
+def check_number(call: str, name: str, value: Any) -> None:
+    """Raises TypeError unless ``value`` is a number, a scalar array or a schedule."""
+    if value is None or isinstance(value, (str, bytes)):
+        raise TypeError(
+            f"{current_call(call)}: {name} must be a float, a scalar array or a schedule "
+            f"(a function of the step count), got {value!r}"
+        )
+    if not callable(value) and not isinstance(value, jax.core.Tracer):
+        shape = np.shape(value)
+        if shape != ():
+            raise ValueError(
+                f"{current_call(call)}: {name} must be a scalar, got an array of shape {shape}; "
+                "to sweep it, vmap over the factory or use optx.set_hyperparams on stacked states"
+            )
+
+
+def check_range(
+    call: str,
+    name: str,
+    value: Any,
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> None:
+    """Raises ValueError when a concrete ``value`` lies outside the interval.
+
+    Example message: ``optx.adam: b1 must be in [0, 1), got 1.2``.
+    """
+    check_number(call, name, value)
+    x = concrete_scalar(value)
+    if x is None:
+        return
+    bad = math.isnan(x)
+    if low is not None:
+        bad |= x <= low if low_open else x < low
+    if high is not None:
+        bad |= x >= high if high_open else x > high
+    if bad:
+        raise ValueError(f"{current_call(call)}: {name} must be {_describe(low, high, low_open, high_open)}, got {x:g}")
+
+
+def check_positive(call: str, name: str, value: Any) -> None:
+    """``value > 0``."""
+    check_range(call, name, value, 0.0, low_open=True)
+
+
+def check_non_negative(call: str, name: str, value: Any) -> None:
+    """``value >= 0``."""
+    check_range(call, name, value, 0.0)
+
+
+def check_unit_interval(call: str, name: str, value: Any) -> None:
+    """``0 <= value < 1`` (decay rates, betas)."""
+    check_range(call, name, value, 0.0, 1.0, high_open=True)
+
+
+def check_int(call: str, name: str, value: Any, low: int = 0) -> None:
+    """Raises unless ``value`` is a Python int ``>= low``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{current_call(call)}: {name} must be an int, got {value!r}")
+    if value < low:
+        raise ValueError(f"{current_call(call)}: {name} must be >= {low}, got {value}")
+
+
+def check_choice(call: str, name: str, value: Any, choices: tuple[Any, ...]) -> None:
+    """Raises unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        listed = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{current_call(call)}: {name} must be one of {listed}, got {value!r}")
+
+
+def _describe(low, high, low_open, high_open) -> str:
+    if low is not None and high is not None:
+        return f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    if low is not None:
+        return f"{'>' if low_open else '>='} {low:g}"
+    return f"{'<' if high_open else '<='} {high:g}"

@@ -1,0 +1,337 @@
+"""Adaptive per-coordinate scaling: Adam, RMSProp (plain and centered), AdaGrad."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from optx import _tree, _validate
+from optx._core import GradientTransformation, ScalarOrSchedule
+from optx._hyperparams import Hyperparams, HyperparamsState
+
+
+class ScaleByAdamState(NamedTuple):
+    """State of `scale_by_adam`: first and second moments."""
+
+    count: jax.Array
+    mu: Any
+    nu: Any
+    hyperparams: HyperparamsState
+
+
+class ScaleByRmsState(NamedTuple):
+    """State of `scale_by_rms`: the second moment."""
+
+    count: jax.Array
+    nu: Any
+    hyperparams: HyperparamsState
+
+
+class ScaleByStddevState(NamedTuple):
+    """State of `scale_by_stddev`: first and second moments."""
+
+    count: jax.Array
+    mu: Any
+    nu: Any
+    hyperparams: HyperparamsState
+
+
+class ScaleByRssState(NamedTuple):
+    """State of `scale_by_rss`: the running sum of squared gradients."""
+
+    count: jax.Array
+    sum_of_squares: Any
+    hyperparams: HyperparamsState
+
+
+def _wide(x: jax.Array) -> Any:
+    return _tree.wide_dtype(x)
+
+
+@_validate.public_call("optx.scale_by_adam")
+def scale_by_adam(
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.999,
+    eps: ScalarOrSchedule = 1e-8,
+    eps_root: ScalarOrSchedule = 0.0,
+    mu_dtype: Any = None,
+    *,
+    nu_dtype: Any = None,
+    nesterov: bool = False,
+) -> GradientTransformation:
+    """Scales updates by Adam's bias-corrected moment ratio (Kingma and Ba, 2014).
+
+    Update rule (t is the 1-based update count)::
+
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g**2
+        u = (m / (1 - b1**t)) / (sqrt(v / (1 - b2**t) + eps_root) + eps)
+
+    The bias corrections are scalars multiplied in; the update is read from the moments
+    as stored (in ``mu_dtype``/``nu_dtype``), so no param-sized temporary is written.
+    Same convention as Optax: eps outside the square root, on the corrected moment. MXNet
+    and TensorFlow use "epsilon hat", ``lr * sqrt(1-b2**t)/(1-b1**t) * m / (sqrt(v) + eps)``,
+    i.e. eps on the *uncorrected* moment (see ``optx.adam(eps_convention=...)`` in the
+    catalogue).
+
+    Args:
+      b1: decay of the first moment, in [0, 1).
+      b2: decay of the second moment, in [0, 1).
+      eps: added to the denominator outside the square root, >= 0.
+      eps_root: added inside the square root, >= 0 (keeps gradients of the update finite
+        when differentiating through it).
+      mu_dtype: dtype of the first moment (e.g. ``jnp.bfloat16``); default float32 for
+        floating params narrower than that, else the params' dtype.
+      nu_dtype: dtype of the second moment, as ``mu_dtype``.
+      nesterov: Nesterov-accelerated moment (NAdam without a momentum schedule, as Optax).
+
+    References:
+      Kingma and Ba, 2014, Adam: A Method for Stochastic Optimization,
+      https://arxiv.org/abs/1412.6980
+    """
+    call = "optx.scale_by_adam"
+    for name, value in (("b1", b1), ("b2", b2)):
+        _validate.check_unit_interval(call, name, value)
+    _validate.check_non_negative(call, "eps", eps)
+    _validate.check_non_negative(call, "eps_root", eps_root)
+    hyperparams = Hyperparams(call, b1=b1, b2=b2, eps=eps, eps_root=eps_root)
+
+    def init(params):
+        return ScaleByAdamState(
+            _tree.zero_count(),
+            moments_like(params, mu_dtype),
+            moments_like(params, nu_dtype),
+            hyperparams.init(),
+        )
+
+    def update(updates, state, params=None, **extra_args):
+        del params, extra_args
+        _tree.check_structure(call, state.mu, updates)
+        h, hp = hyperparams.resolve(state.hyperparams, state.count)
+        count = _tree.safe_increment(state.count)
+        c1 = 1 / _tree.bias_correction(h["b1"], count)
+        c2 = 1 / _tree.bias_correction(h["b2"], count)
+        if nesterov:
+            c1_next = 1 / _tree.bias_correction(h["b1"], _tree.safe_increment(count))
+
+        def one(g, m, v):
+            wide = _wide(g)
+            gw = g.astype(wide)
+            b1_, b2_ = h["b1"].astype(wide), h["b2"].astype(wide)
+            m = (b1_ * m.astype(wide) + (1 - b1_) * gw).astype(m.dtype)
+            v = (b2_ * v.astype(wide) + (1 - b2_) * gw * gw).astype(v.dtype)
+            if nesterov:
+                m_hat = b1_ * c1_next * m.astype(wide) + (1 - b1_) * c1 * gw
+            else:
+                m_hat = c1 * m.astype(wide)
+            denom = jnp.sqrt(c2 * v.astype(wide) + h["eps_root"]) + h["eps"]
+            return (m_hat / denom).astype(g.dtype), m, v
+
+        updates, mu, nu = _tree.map_unzip(one, 3, updates, state.mu, state.nu)
+        return updates, ScaleByAdamState(count, mu, nu, hp)
+
+    return GradientTransformation(init, update)
+
+
+def moments_like(params: Any, dtype: Any = None) -> Any:
+    """Zero moments for ``params``: ``dtype`` if given, else at least float32 per leaf."""
+    if dtype is not None:
+        return _tree.zeros_like(params, dtype)
+    return jax.tree.map(
+        lambda p: jnp.zeros(jnp.shape(p), _tree.wide_dtype(jnp.result_type(p))),
+        params,
+    )
+
+
+def _rms_denominator(v, h, wide, eps_in_sqrt):
+    if eps_in_sqrt:
+        return jax.lax.rsqrt(v + h["eps"].astype(wide))
+    return 1 / (jnp.sqrt(v) + h["eps"].astype(wide))
+
+
+@_validate.public_call("optx.scale_by_rms")
+def scale_by_rms(
+    decay: ScalarOrSchedule = 0.9,
+    eps: ScalarOrSchedule = 1e-8,
+    initial_scale: float = 0.0,
+    eps_in_sqrt: bool = True,
+    bias_correction: bool = False,
+) -> GradientTransformation:
+    """Scales updates by the root of a moving average of squared gradients (RMSProp).
+
+    Update rule::
+
+        v = decay * v + (1 - decay) * g**2            (v starts at initial_scale)
+        u = g / sqrt(v_hat + eps)                     (eps_in_sqrt=True: Optax, MXNet)
+        u = g / (sqrt(v_hat) + eps)                   (eps_in_sqrt=False: PyTorch, fastai)
+
+    with ``v_hat = v / (1 - decay**t)`` when ``bias_correction`` else ``v``.
+
+    Args:
+      decay: in [0, 1), hyperparameter ``decay``.
+      eps: >= 0.
+      initial_scale: the starting value of ``v`` (TensorFlow uses 1.0).
+      eps_in_sqrt: where eps goes, see above.
+      bias_correction: debias ``v`` as Adam does.
+
+    References:
+      Tieleman and Hinton, 2012, Lecture 6.5 - rmsprop, COURSERA: Neural Networks for
+      Machine Learning.
+    """
+    call = "optx.scale_by_rms"
+    _validate.check_unit_interval(call, "decay", decay)
+    _validate.check_non_negative(call, "eps", eps)
+    _validate.check_non_negative(call, "initial_scale", initial_scale)
+    hyperparams = Hyperparams(call, decay=decay, eps=eps)
+
+    def init(params):
+        nu = jax.tree.map(lambda x: jnp.full_like(x, initial_scale), moments_like(params))
+        return ScaleByRmsState(_tree.zero_count(), nu, hyperparams.init())
+
+    def update(updates, state, params=None, **extra_args):
+        del params, extra_args
+        _tree.check_structure(call, state.nu, updates)
+        h, hp = hyperparams.resolve(state.hyperparams, state.count)
+        count = _tree.safe_increment(state.count)
+        c2 = 1 / _tree.bias_correction(h["decay"], count) if bias_correction else 1.0
+
+        def one(g, v):
+            wide = _wide(g)
+            gw = g.astype(wide)
+            d = h["decay"].astype(wide)
+            v = (d * v.astype(wide) + (1 - d) * gw * gw).astype(v.dtype)
+            u = gw * _rms_denominator(c2 * v.astype(wide), h, wide, eps_in_sqrt)
+            return u.astype(g.dtype), v
+
+        updates, nu = _tree.map_unzip(one, 2, updates, state.nu)
+        return updates, ScaleByRmsState(count, nu, hp)
+
+    return GradientTransformation(init, update)
+
+
+@_validate.public_call("optx.scale_by_stddev")
+def scale_by_stddev(
+    decay: ScalarOrSchedule = 0.9,
+    eps: ScalarOrSchedule = 1e-8,
+    initial_scale: float = 0.0,
+    eps_in_sqrt: bool = True,
+    bias_correction: bool = False,
+) -> GradientTransformation:
+    """Scales updates by the root of a moving estimate of the gradient's variance.
+
+    Centered RMSProp (Graves, 2013, eqs. 38-45)::
+
+        m = decay * m + (1 - decay) * g
+        v = decay * v + (1 - decay) * g**2            (v starts at initial_scale)
+        u = g / sqrt(v - m**2 + eps)                  (eps_in_sqrt=True)
+        u = g / (sqrt(v - m**2) + eps)                (eps_in_sqrt=False)
+
+    With ``bias_correction`` both moments are debiased first.
+
+    Args:
+      decay: in [0, 1), hyperparameter ``decay``.
+      eps: >= 0.
+      initial_scale: the starting value of ``v``.
+      eps_in_sqrt: where eps goes.
+      bias_correction: debias ``m`` and ``v``.
+
+    References:
+      Graves, 2013, Generating Sequences With Recurrent Neural Networks,
+      https://arxiv.org/abs/1308.0850
+    """
+    call = "optx.scale_by_stddev"
+    _validate.check_unit_interval(call, "decay", decay)
+    _validate.check_non_negative(call, "eps", eps)
+    _validate.check_non_negative(call, "initial_scale", initial_scale)
+    hyperparams = Hyperparams(call, decay=decay, eps=eps)
+
+    def init(params):
+        mu = moments_like(params)
+        nu = jax.tree.map(lambda x: jnp.full_like(x, initial_scale), mu)
+        return ScaleByStddevState(_tree.zero_count(), mu, nu, hyperparams.init())
+
+    def update(updates, state, params=None, **extra_args):
+        del params, extra_args
+        _tree.check_structure(call, state.nu, updates)
+        h, hp = hyperparams.resolve(state.hyperparams, state.count)
+        count = _tree.safe_increment(state.count)
+        c = 1 / _tree.bias_correction(h["decay"], count) if bias_correction else 1.0
+
+        def one(g, m, v):
+            wide = _wide(g)
+            gw = g.astype(wide)
+            d = h["decay"].astype(wide)
+            m = (d * m.astype(wide) + (1 - d) * gw).astype(m.dtype)
+            v = (d * v.astype(wide) + (1 - d) * gw * gw).astype(v.dtype)
+            m_hat = c * m.astype(wide)
+            variance = c * v.astype(wide) - m_hat * m_hat
+            u = gw * _rms_denominator(variance, h, wide, eps_in_sqrt)
+            return u.astype(g.dtype), m, v
+
+        updates, mu, nu = _tree.map_unzip(one, 3, updates, state.mu, state.nu)
+        return updates, ScaleByStddevState(count, mu, nu, hp)
+
+    return GradientTransformation(init, update)
+
+
+@_validate.public_call("optx.scale_by_rss")
+def scale_by_rss(
+    initial_accumulator_value: float = 0.1,
+    eps: ScalarOrSchedule = 1e-7,
+    *,
+    eps_in_sqrt: bool = True,
+) -> GradientTransformation:
+    """Scales updates by the root of the sum of all squared gradients so far (AdaGrad).
+
+    Update rule::
+
+        s = s + g**2                                  (s starts at initial_accumulator_value)
+        u = g / sqrt(s + eps)      where s + eps > 0  (eps_in_sqrt=True: Optax, MXNet)
+        u = g / (sqrt(s) + eps)                       (eps_in_sqrt=False: PyTorch)
+
+    Optax starts ``s`` at 0.1; MXNet and PyTorch at 0 (pass ``initial_accumulator_value=0``).
+    A coordinate whose gradient has always been 0 gets update 0.
+
+    Args:
+      initial_accumulator_value: >= 0.
+      eps: >= 0.
+      eps_in_sqrt: where eps goes.
+
+    References:
+      Duchi et al., 2011, Adaptive Subgradient Methods for Online Learning and Stochastic
+      Optimization, https://jmlr.org/papers/v12/duchi11a.html
+    """
+    call = "optx.scale_by_rss"
+    _validate.check_non_negative(call, "initial_accumulator_value", initial_accumulator_value)
+    _validate.check_non_negative(call, "eps", eps)
+    hyperparams = Hyperparams(call, eps=eps)
+
+    def init(params):
+        sums = jax.tree.map(
+            lambda x: jnp.full_like(x, initial_accumulator_value), moments_like(params)
+        )
+        return ScaleByRssState(_tree.zero_count(), sums, hyperparams.init())
+
+    def update(updates, state, params=None, **extra_args):
+        del params, extra_args
+        _tree.check_structure(call, state.sum_of_squares, updates)
+        h, hp = hyperparams.resolve(state.hyperparams, state.count)
+
+        def one(g, s):
+            wide = _wide(g)
+            gw = g.astype(wide)
+            s = (s.astype(wide) + gw * gw).astype(s.dtype)
+            sw = s.astype(wide)
+            eps_ = h["eps"].astype(wide)
+            if eps_in_sqrt:
+                inverse = jnp.where(sw + eps_ > 0, jax.lax.rsqrt(sw + eps_), 0.0)
+            else:
+                inverse = 1 / (jnp.sqrt(sw) + eps_)
+            return (gw * inverse).astype(g.dtype), s
+
+        updates, sums = _tree.map_unzip(one, 2, updates, state.sum_of_squares)
+        return updates, ScaleByRssState(_tree.safe_increment(state.count), sums, hp)
+
+    return GradientTransformation(init, update)

@@ -1,0 +1,111 @@
+"""Weight decay added to the updates (decoupled when chained after an adaptive scaling)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from optx import _tree, _validate
+from optx._core import GradientTransformation, ScalarOrSchedule
+from optx._hyperparams import Hyperparams, HyperparamsState
+
+
+class AddDecayedWeightsState(NamedTuple):
+    """State of `add_decayed_weights`."""
+
+    count: jax.Array
+    hyperparams: HyperparamsState
+
+
+def resolve_mask(call: str, mask: Any, params: Any) -> Any:
+    """The boolean mask pytree for ``params``: ``mask(params)`` if callable, else ``mask``.
+
+    Raises:
+      ValueError: the mask's structure differs from the params' (the message names paths).
+    """
+    tree = mask(params) if callable(mask) else mask
+    try:
+        flat = jax.tree.structure(params).flatten_up_to(tree)
+    except (ValueError, TypeError):
+        raise ValueError(
+            f"{call}: the mask does not match the params "
+            f"({_tree.describe_mismatch(params, tree)}); give one bool per parameter leaf, "
+            "or a function params -> such a tree"
+        ) from None
+    for leaf in flat:
+        if not isinstance(leaf, (bool, jnp.bool_)) and not (
+            hasattr(leaf, "dtype") and leaf.dtype == jnp.bool_ and jnp.shape(leaf) == ()
+        ):
+            raise ValueError(
+                f"{call}: mask leaves must be Python bools (one per parameter leaf), "
+                f"got {leaf!r}"
+            )
+    return jax.tree.structure(params).unflatten([bool(x) for x in flat])
+
+
+@_validate.public_call("optx.add_decayed_weights")
+def add_decayed_weights(
+    weight_decay: ScalarOrSchedule = 0.0,
+    mask: Any | Callable[[Any], Any] | None = None,
+) -> GradientTransformation:
+    """Adds ``weight_decay * params`` to the updates.
+
+    Update rule: ``u = g + weight_decay * w`` on the leaves where ``mask`` is True.
+
+    Placed before an adaptive scaling (``chain(add_decayed_weights, scale_by_adam)``) this
+    is coupled L2 regularization (MXNet's ``wd``, fastai's ``l2_reg``); placed after it and
+    before `scale_by_learning_rate` it is decoupled weight decay (AdamW, fastai's default),
+    where the decay is multiplied by the learning rate.
+
+    Args:
+      weight_decay: >= 0 (float, array or schedule), hyperparameter ``weight_decay``.
+      mask: a pytree of bools shaped like the params (True: decay this leaf), or a function
+        ``params -> mask``. None decays every leaf.
+
+    Raises:
+      ValueError: at update, when ``params`` is missing or the mask does not match them.
+
+    Examples:
+      >>> import jax.numpy as jnp, optx
+      >>> tx = optx.add_decayed_weights(0.5)
+      >>> p = jnp.array([2.0, -4.0])
+      >>> tx.update(jnp.zeros(2), tx.init(p), p)[0]
+      Array([ 1., -2.], dtype=float32)
+
+    References:
+      Loshchilov and Hutter, 2019, Decoupled Weight Decay Regularization,
+      https://arxiv.org/abs/1711.05101
+    """
+    call = "optx.add_decayed_weights"
+    _validate.check_non_negative(call, "weight_decay", weight_decay)
+    hyperparams = Hyperparams(call, weight_decay=weight_decay)
+
+    def init(params):
+        if mask is not None:
+            resolve_mask(call, mask, params)
+        return AddDecayedWeightsState(_tree.zero_count(), hyperparams.init())
+
+    def update(updates, state, params=None, **extra_args):
+        del extra_args
+        _tree.require_params(call, params)
+        _tree.check_structure(call, params, updates)
+        h, hp = hyperparams.resolve(state.hyperparams, state.count)
+        wd = h["weight_decay"]
+        keep = resolve_mask(call, mask, params) if mask is not None else None
+
+        def one(g, p, decay=True):
+            if not decay:
+                return g
+            wide = _tree.wide_dtype(g)
+            return (g.astype(wide) + wd.astype(wide) * p.astype(wide)).astype(g.dtype)
+
+        if keep is None:
+            updates = jax.tree.map(one, updates, params)
+        else:
+            updates = jax.tree.map(one, updates, params, keep)
+        return updates, AddDecayedWeightsState(_tree.safe_increment(state.count), hp)
+
+    return GradientTransformation(init, update)

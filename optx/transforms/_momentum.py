@@ -1,0 +1,124 @@
+"""Momentum: heavy-ball/Nesterov traces and exponential moving averages."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from optx import _tree, _validate
+from optx._core import GradientTransformation, ScalarOrSchedule
+from optx._hyperparams import Hyperparams, HyperparamsState
+
+
+class TraceState(NamedTuple):
+    """State of `trace`: the momentum buffer."""
+
+    count: jax.Array
+    trace: Any
+    hyperparams: HyperparamsState
+
+
+class EmaState(NamedTuple):
+    """State of `ema`: the moving average."""
+
+    count: jax.Array
+    ema: Any
+    hyperparams: HyperparamsState
+
+
+@_validate.public_call("optx.trace")
+def trace(
+    decay: ScalarOrSchedule, nesterov: bool = False, accumulator_dtype: Any = None
+) -> GradientTransformation:
+    """Heavy-ball momentum (Polyak, 1964), optionally Nesterov's.
+
+    Update rule::
+
+        t = decay * t + g
+        u = t                      (heavy ball)
+        u = g + decay * t          (nesterov, with the new t)
+
+    The learning rate is applied outside (after) the trace, as in Optax and PyTorch. MXNet
+    puts it inside (``m = mu*m - lr*g``); the two agree for a constant rate and differ under
+    a schedule. Chain `scale_by_learning_rate` *before* `trace` for MXNet's form.
+
+    Args:
+      decay: the momentum coefficient in [0, 1) (float, array or schedule), hyperparameter
+        ``decay``.
+      nesterov: use Nesterov momentum (Sutskever et al., 2013).
+      accumulator_dtype: dtype of the buffer; default: the params' dtype.
+
+    References:
+      Polyak, 1964, Some methods of speeding up the convergence of iteration methods.
+      Sutskever et al., 2013, On the importance of initialization and momentum in deep
+      learning, http://proceedings.mlr.press/v28/sutskever13.html
+    """
+    _validate.check_unit_interval("optx.trace", "decay", decay)
+    hyperparams = Hyperparams("optx.trace", decay=decay)
+
+    def init(params):
+        return TraceState(
+            _tree.zero_count(), _tree.zeros_like(params, accumulator_dtype), hyperparams.init()
+        )
+
+    def update(updates, state, params=None, **extra_args):
+        del params, extra_args
+        _tree.check_structure("optx.trace", state.trace, updates)
+        values, hp = hyperparams.resolve(state.hyperparams, state.count)
+        mu = values["decay"]
+
+        def one(g, t):
+            wide = _tree.wide_dtype(t)
+            mu_w = mu.astype(wide)
+            t = (mu_w * t.astype(wide) + g.astype(wide)).astype(t.dtype)
+            u = g.astype(wide) + mu_w * t.astype(wide) if nesterov else t
+            return u.astype(g.dtype), t
+
+        updates, new_trace = _tree.map_unzip(one, 2, updates, state.trace)
+        return updates, TraceState(_tree.safe_increment(state.count), new_trace, hp)
+
+    return GradientTransformation(init, update)
+
+
+@_validate.public_call("optx.ema")
+def ema(
+    decay: ScalarOrSchedule, debias: bool = True, accumulator_dtype: Any = None
+) -> GradientTransformation:
+    """Exponential moving average of the updates.
+
+    Update rule::
+
+        e = decay * e + (1 - decay) * g
+        u = e / (1 - decay**t)     (debias=True, t the 1-based update count)
+        u = e                      (debias=False)
+
+    With a scheduled decay the debiasing uses the current decay, as Optax does.
+
+    Args:
+      decay: in [0, 1); hyperparameter ``decay``.
+      debias: divide by ``1 - decay**t`` (a scalar) so early averages are not biased to 0.
+      accumulator_dtype: dtype of the average; default: the params' dtype.
+    """
+    _validate.check_unit_interval("optx.ema", "decay", decay)
+    hyperparams = Hyperparams("optx.ema", decay=decay)
+
+    def init(params):
+        return EmaState(
+            _tree.zero_count(), _tree.zeros_like(params, accumulator_dtype), hyperparams.init()
+        )
+
+    def update(updates, state, params=None, **extra_args):
+        del params, extra_args
+        _tree.check_structure("optx.ema", state.ema, updates)
+        values, hp = hyperparams.resolve(state.hyperparams, state.count)
+        count = _tree.safe_increment(state.count)
+        new_ema = _tree.moment(updates, state.ema, values["decay"], 1)
+        correction = 1 / _tree.bias_correction(values["decay"], count) if debias else 1.0
+        updates = jax.tree.map(
+            lambda e, g: (e.astype(jnp.float32) * correction).astype(g.dtype), new_ema, updates
+        )
+        return updates, EmaState(count, new_ema, hp)
+
+    return GradientTransformation(init, update)

@@ -1,0 +1,121 @@
+"""Scaling transforms: by a constant, a learning rate, a schedule, or the sign."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from optx import _tree, _validate
+from optx._core import EmptyState, GradientTransformation, ScalarOrSchedule
+from optx._hyperparams import Hyperparams, HyperparamsState
+
+
+class ScaleState(NamedTuple):
+    """State of `scale`, `scale_by_schedule` and `scale_by_learning_rate`."""
+
+    count: jax.Array
+    hyperparams: HyperparamsState
+
+
+ScaleByScheduleState = ScaleState
+ScaleByLearningRateState = ScaleState
+
+
+def _scaler(call: str, name: str, value: ScalarOrSchedule, sign: float) -> GradientTransformation:
+    hyperparams = Hyperparams(call, **{name: value})
+
+    def init(params):
+        del params
+        return ScaleState(_tree.zero_count(), hyperparams.init())
+
+    def update(updates, state, params=None, **extra_args):
+        del params, extra_args
+        values, hp = hyperparams.resolve(state.hyperparams, state.count)
+        updates = _tree.scale_tree(sign * values[name], updates)
+        return updates, ScaleState(_tree.safe_increment(state.count), hp)
+
+    return GradientTransformation(init, update)
+
+
+@_validate.public_call("optx.scale")
+def scale(step_size: ScalarOrSchedule) -> GradientTransformation:
+    """Multiplies updates by ``step_size``.
+
+    Update rule: ``u = step_size * g``.
+
+    Args:
+      step_size: a float, a scalar array or a schedule of the update count. It is held in
+        the state as hyperparameter ``step_size``.
+
+    Examples:
+      >>> import jax.numpy as jnp, optx
+      >>> tx = optx.scale(-2.0)
+      >>> tx.update(jnp.ones(2), tx.init(jnp.ones(2)))[0]
+      Array([-2., -2.], dtype=float32)
+    """
+    return _scaler("optx.scale", "step_size", step_size, 1.0)
+
+
+@_validate.public_call("optx.scale_by_schedule")
+def scale_by_schedule(step_size_fn: ScalarOrSchedule) -> GradientTransformation:
+    """Multiplies updates by ``step_size_fn(count)``, ``count`` being the updates done so far.
+
+    Args:
+      step_size_fn: a schedule ``count -> scalar``.
+
+    Raises:
+      TypeError: ``step_size_fn`` is not callable (use `scale` for a constant).
+    """
+    if not callable(step_size_fn):
+        raise TypeError(
+            f"{_validate.current_call('optx.scale_by_schedule')}: step_size_fn must be a "
+            f"schedule (a function of the step count), got {step_size_fn!r}; use optx.scale "
+            "for a constant"
+        )
+    return _scaler("optx.scale_by_schedule", "step_size", step_size_fn, 1.0)
+
+
+@_validate.public_call("optx.scale_by_learning_rate")
+def scale_by_learning_rate(
+    learning_rate: ScalarOrSchedule, *, flip_sign: bool = True
+) -> GradientTransformation:
+    """Multiplies updates by ``-learning_rate`` (or ``+learning_rate`` with ``flip_sign=False``).
+
+    The state has the same structure whether ``learning_rate`` is a float, an array or a
+    schedule (unlike Optax, whose state changes with it). The value used for the latest
+    update is read by ``optx.get_hyperparams(state)["learning_rate"]``.
+
+    Args:
+      learning_rate: a float ``>= 0``, a scalar array or a schedule.
+      flip_sign: negate, turning a descent direction into a parameter update.
+
+    Raises:
+      ValueError: a negative learning rate.
+    """
+    _validate.check_non_negative("optx.scale_by_learning_rate", "learning_rate", learning_rate)
+    return _scaler(
+        "optx.scale_by_learning_rate", "learning_rate", learning_rate, -1.0 if flip_sign else 1.0
+    )
+
+
+def scale_by_sign() -> GradientTransformation:
+    """Replaces each update by its sign: ``u = sign(g)``. Keeps no state.
+
+    Examples:
+      >>> import jax.numpy as jnp, optx
+      >>> tx = optx.scale_by_sign()
+      >>> tx.update(jnp.array([-3.0, 0.0, 0.5]), tx.init(None))[0]
+      Array([-1.,  0.,  1.], dtype=float32)
+    """
+
+    def init(params):
+        del params
+        return EmptyState()
+
+    def update(updates, state, params=None, **extra_args):
+        del params, extra_args
+        return jax.tree.map(jnp.sign, updates), state
+
+    return GradientTransformation(init, update)

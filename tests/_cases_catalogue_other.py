@@ -1,0 +1,3 @@
+"""Registry entries: catalogue_other (filled by its issue)."""
+
+CASES = []

@@ -1,0 +1,3 @@
+"""Registry entries: wrappers (filled by its issue)."""
+
+CASES = []

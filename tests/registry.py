@@ -1,0 +1,15 @@
+"""Every optimizer under test, collected from the per-family case modules."""
+
+import _cases_catalogue_adaptive
+import _cases_catalogue_other
+import _cases_core
+import _cases_wrappers
+
+CASES = [
+    *_cases_core.CASES,
+    *_cases_catalogue_adaptive.CASES,
+    *_cases_catalogue_other.CASES,
+    *_cases_wrappers.CASES,
+]
+NAMES = [case.name for case in CASES]
+assert len(set(NAMES)) == len(NAMES), "registry names must be unique"
