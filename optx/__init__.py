@@ -7,7 +7,7 @@ Building blocks live in `optx.transforms` (re-exported here), schedules in
 
 from importlib import metadata as _metadata
 
-from optx import _core, _optimizers, transforms
+from optx import _core, _optimizers, _wrappers, schedules, testing, train, transforms
 from optx._core import (
     EmptyState as EmptyState,
     GradientTransformation as GradientTransformation,
@@ -33,6 +33,7 @@ from optx._hyperparams import (
     set_hyperparams as set_hyperparams,
 )
 from optx._optimizers import *  # noqa: F403  (names listed in _optimizers.__all__)
+from optx._wrappers import *  # noqa: F403  (names listed in _wrappers.__all__)
 from optx.transforms import *  # noqa: F403  (names listed in transforms.__all__)
 
 try:
@@ -48,4 +49,9 @@ __all__ = [
     "set_hyperparams",
     *_optimizers.__all__,
     *transforms.__all__,
+    *_wrappers.__all__,
+    "schedules",
+    "testing",
+    "train",
+    "transforms",
 ]

@@ -1,0 +1,60 @@
+"""The training state carried through a pure train step."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from optx._core import GradientTransformation
+
+
+class TrainState(NamedTuple):
+    """Everything a train step reads and writes; a pytree of arrays.
+
+    Attributes:
+      step: int32, the number of train steps taken.
+      params: the model parameters.
+      opt_state: the optimizer's state (``optimizer.init(params)``).
+      rng: a typed PRNG key (``jax.random.key``), split by the step for dropout etc.
+      model_state: non-trained model state (batch-norm statistics, ...), or ``None``.
+    """
+
+    step: jax.Array
+    params: Any
+    opt_state: Any
+    rng: jax.Array
+    model_state: Any = None
+
+    @classmethod
+    def create(
+        cls,
+        params: Any,
+        optimizer: GradientTransformation,
+        *,
+        rng: jax.Array | int = 0,
+        model_state: Any = None,
+    ) -> TrainState:
+        """A state at step 0: ``optimizer.init(params)`` and a key from ``rng``.
+
+        Args:
+          params: the initial parameters.
+          optimizer: the gradient transformation the step will apply.
+          rng: a typed key, or an int seed.
+          model_state: optional non-trained state carried along.
+
+        Examples:
+          >>> import jax.numpy as jnp, optx
+          >>> state = optx.train.TrainState.create({"w": jnp.zeros(2)}, optx.sgd(0.1))
+          >>> int(state.step)
+          0
+        """
+        key = jax.random.key(rng) if isinstance(rng, int) else rng
+        return cls(
+            step=jnp.zeros([], jnp.int32),
+            params=params,
+            opt_state=optimizer.init(params),
+            rng=key,
+            model_state=model_state,
+        )
