@@ -26,8 +26,13 @@ OptState = Any
 """A pytree of arrays: the state of a transformation."""
 ScalarOrSchedule = Any
 """A Python float, a scalar array, or a schedule ``count -> value``."""
-Schedule = Callable[[jax.Array], jax.Array]
-"""A pure function of the 0-based update count returning a scalar."""
+
+
+class Schedule(Protocol):
+    """A pure function of the 0-based update count (updates already applied) -> a scalar."""
+
+    def __call__(self, count: jax.Array) -> jax.Array: ...
+
 
 
 class TransformInitFn(Protocol):

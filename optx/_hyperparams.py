@@ -72,6 +72,20 @@ class Hyperparams:
         }
         return values, HyperparamsState(values, state.scheduled)
 
+    def complement(self, values: dict[str, jax.Array], name: str) -> jax.Array:
+        """``1 - values[name]`` without the float32 rounding of a decay near 1.
+
+        float32(0.999) is 0.99900001, so ``1 - b2`` computed from the stored value is off by
+        1.3e-5 relative. For a hyperparameter given as a Python float this returns
+        ``(1 - b) + (float32(b) - value)``: exactly ``float32(1 - b)`` while the value is the
+        one given, and the plain complement once `set_hyperparams` has changed it.
+        """
+        spec = self.specs[name]
+        value = values[name]
+        if isinstance(spec, (int, float)) and not isinstance(spec, bool):
+            return jnp.asarray(1.0 - spec, jnp.float32) + (jnp.asarray(spec, jnp.float32) - value)
+        return 1 - value
+
     @staticmethod
     def _evaluate(spec: Any, count: jax.Array) -> jax.Array:
         value = spec(count) if callable(spec) else spec

@@ -45,8 +45,13 @@ def cast(tree: Any, dtype: Any) -> Any:
     return jax.tree.map(lambda x: x if x.dtype == dtype else x.astype(dtype), tree)
 
 
-def moment(updates: Any, moments: Any, decay: jax.Array, order: int) -> Any:
+def moment(
+    updates: Any, moments: Any, decay: jax.Array, order: int, one_minus_decay: Any = None
+) -> Any:
     """``decay * m + (1 - decay) * g**order`` per leaf, stored in the moment's dtype.
+
+    ``one_minus_decay`` (from `Hyperparams.complement`) avoids the float32 rounding of
+    ``1 - decay`` for a decay near 1.
 
     The arithmetic runs in float32 at least, so a bf16 moment is read without a param-sized
     f32 copy in memory (XLA fuses the cast into the elementwise update).
@@ -56,8 +61,9 @@ def moment(updates: Any, moments: Any, decay: jax.Array, order: int) -> Any:
         wide = wide_dtype(m)
         g = g.astype(wide)
         d = jnp.asarray(decay).astype(wide)
+        c = 1 - d if one_minus_decay is None else jnp.asarray(one_minus_decay).astype(wide)
         term = g if order == 1 else (g * g if order == 2 else g**order)
-        return (d * m.astype(wide) + (1 - d) * term).astype(m.dtype)
+        return (d * m.astype(wide) + c * term).astype(m.dtype)
 
     return jax.tree.map(one, updates, moments)
 
