@@ -33,6 +33,11 @@ from optx._hyperparams import (
     set_hyperparams as set_hyperparams,
 )
 from optx._optimizers import *  # noqa: F403  (names listed in _optimizers.__all__)
+from optx._registry import (
+    create as create,
+    register_optimizer as register_optimizer,
+    registered_optimizers as registered_optimizers,
+)
 from optx._wrappers import *  # noqa: F403  (names listed in _wrappers.__all__)
 from optx.transforms import *  # noqa: F403  (names listed in transforms.__all__)
 
@@ -47,6 +52,9 @@ __all__ = [
     "get_hyperparams",
     "rename_hyperparams",
     "set_hyperparams",
+    "create",
+    "register_optimizer",
+    "registered_optimizers",
     *_optimizers.__all__,
     *transforms.__all__,
     *_wrappers.__all__,

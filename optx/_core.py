@@ -34,7 +34,6 @@ class Schedule(Protocol):
     def __call__(self, count: jax.Array) -> jax.Array: ...
 
 
-
 class TransformInitFn(Protocol):
     """``init(params) -> state``."""
 
@@ -269,4 +268,3 @@ __all__ = [
     "set_to_zero",
     "stateless",
 ]
-

@@ -68,11 +68,6 @@ def moment(
     return jax.tree.map(one, updates, moments)
 
 
-def bias_correction(decay: jax.Array, count: jax.Array) -> jax.Array:
-    """The scalar ``1 - decay**count`` (count is the 1-based number of updates so far)."""
-    return 1 - decay ** count.astype(jnp.float32)
-
-
 def global_norm(tree: Any) -> jax.Array:
     """The float32 L2 norm of all leaves together, a scalar."""
     leaves = jax.tree.leaves(tree)
@@ -138,8 +133,7 @@ def require_params(call: str, params: Any) -> None:
     """Raises ValueError when a transform that needs ``params`` was not given them."""
     if params is None:
         raise ValueError(
-            f"{call}: update() needs the current params; call "
-            "tx.update(grads, state, params)"
+            f"{call}: update() needs the current params; call tx.update(grads, state, params)"
         )
 
 

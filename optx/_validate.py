@@ -115,7 +115,8 @@ def check_range(
     if high is not None:
         bad |= x >= high if high_open else x > high
     if bad:
-        raise ValueError(f"{current_call(call)}: {name} must be {_describe(low, high, low_open, high_open)}, got {x:g}")
+        interval = _describe(low, high, low_open, high_open)
+        raise ValueError(f"{current_call(call)}: {name} must be {interval}, got {x:g}")
 
 
 def check_positive(call: str, name: str, value: Any) -> None:

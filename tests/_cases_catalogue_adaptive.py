@@ -1,3 +1,179 @@
-"""Registry entries: catalogue_adaptive (filled by its issue)."""
+"""Registry entries: the adaptive family of the catalogue (Adam variants, AdaDelta, ...)."""
 
-CASES = []
+from cases import Case
+
+import optx
+
+_ADADELTA_ROSENBROCK = (
+    "AdaDelta's step is self-sustaining (its numerator tracks its own past steps), so it "
+    "reaches Rosenbrock's valley but keeps wandering along it: x stays near 0.4-0.7 after "
+    "1e3-5e4 steps for lr 0.3-3, rho 0.9-0.99, eps 1e-6-1e-4. The quadratic case covers it."
+)
+
+CASES = [
+    Case(
+        "adam_eps_hat",
+        optx.adam,
+        {"learning_rate": 1e-2, "eps_convention": "hat"},
+        quadratic={"learning_rate": 0.1, "eps_convention": "hat"},
+        rosenbrock={"learning_rate": 0.02, "eps_convention": "hat"},
+        hyperparam="b2",
+    ),
+    Case(
+        "adamax",
+        optx.adamax,
+        {"learning_rate": 1e-2},
+        quadratic={"learning_rate": 0.1},
+        rosenbrock={"learning_rate": 0.05},
+        rosenbrock_steps=5000,
+        hyperparam="b1",
+    ),
+    Case(
+        "adamaxw",
+        optx.adamaxw,
+        {"learning_rate": 1e-2, "weight_decay": 1e-3},
+        quadratic={"learning_rate": 0.1, "weight_decay": 1e-4},
+        rosenbrock={"learning_rate": 0.05, "weight_decay": 1e-6},
+        rosenbrock_steps=5000,
+        hyperparam="weight_decay",
+    ),
+    Case(
+        "amsgrad",
+        optx.amsgrad,
+        {"learning_rate": 1e-2},
+        quadratic={"learning_rate": 0.1},
+        rosenbrock={"learning_rate": 1.0},
+        rosenbrock_steps=5000,
+    ),
+    Case(
+        "amsgrad_raw",
+        optx.amsgrad,
+        {"learning_rate": 1e-2, "max_of": "raw"},
+        quadratic={"learning_rate": 0.1, "max_of": "raw"},
+        rosenbrock={"learning_rate": 0.05, "max_of": "raw"},
+        rosenbrock_steps=5000,
+        hyperparam="b2",
+    ),
+    Case(
+        "radam",
+        optx.radam,
+        {"learning_rate": 1e-2},
+        quadratic={"learning_rate": 0.1},
+        rosenbrock={"learning_rate": 2e-3},
+        rosenbrock_steps=10000,
+    ),
+    Case(
+        "radam_softplus",
+        optx.radam,
+        {"learning_rate": 1e-2, "b2": 0.99, "eps": 1e-5, "softplus_beta": 50.0},
+        quadratic={"learning_rate": 0.1, "b2": 0.99, "softplus_beta": 50.0},
+        rosenbrock={"learning_rate": 2e-3, "b2": 0.99, "softplus_beta": 50.0},
+        rosenbrock_steps=10000,
+        hyperparam="b1",
+    ),
+    Case(
+        "nadam",
+        optx.nadam,
+        {"learning_rate": 1e-2},
+        quadratic={"learning_rate": 0.1},
+        rosenbrock={"learning_rate": 0.02},
+        hyperparam="schedule_decay",
+    ),
+    Case(
+        "nadamw",
+        optx.nadamw,
+        {"learning_rate": 1e-2, "weight_decay": 1e-3},
+        quadratic={"learning_rate": 0.1, "weight_decay": 1e-4},
+        rosenbrock={"learning_rate": 0.02, "weight_decay": 1e-6},
+        hyperparam="weight_decay",
+    ),
+    Case(
+        "adabelief",
+        optx.adabelief,
+        {"learning_rate": 1e-2},
+        quadratic={"learning_rate": 0.1},
+        rosenbrock={"learning_rate": 0.02},
+    ),
+    Case(
+        "yogi",
+        optx.yogi,
+        {"learning_rate": 1e-2},
+        quadratic={"learning_rate": 0.1},
+        rosenbrock={"learning_rate": 0.02},
+        hyperparam="eps",
+    ),
+    Case(
+        "qhadam",
+        optx.qhadam,
+        {"learning_rate": 1e-2},
+        quadratic={"learning_rate": 0.1},
+        rosenbrock={"learning_rate": 0.01},
+        rosenbrock_steps=5000,
+    ),
+    Case(
+        "adadelta",
+        optx.adadelta,
+        {},
+        quadratic={},
+        rosenbrock=None,
+        why_not_rosenbrock=_ADADELTA_ROSENBROCK,
+        hyperparam="rho",
+    ),
+    Case(
+        "adadelta_l2",
+        optx.adadelta,
+        {"weight_decay": 1e-3},
+        quadratic={"weight_decay": 1e-5},
+        rosenbrock=None,
+        why_not_rosenbrock=_ADADELTA_ROSENBROCK,
+        hyperparam="weight_decay",
+    ),
+    Case(
+        "novograd",
+        optx.novograd,
+        {"learning_rate": 1e-2, "weight_decay": 1e-3},
+        quadratic={"learning_rate": 0.1},
+        rosenbrock={"learning_rate": 0.01},
+        hyperparam="b1",
+    ),
+    Case(
+        "adafactor",
+        optx.adafactor,
+        {"learning_rate": 1e-2},
+        quadratic={"learning_rate": 0.1},
+        rosenbrock={"learning_rate": 0.01},
+        rosenbrock_steps=5000,
+        hyperparam="clipping_threshold",
+    ),
+    Case(
+        "adafactor_factored_momentum",
+        optx.adafactor,
+        {
+            "learning_rate": 1e-2,
+            "min_dim_size_to_factor": 2,
+            "momentum": 0.9,
+            "weight_decay_rate": 1e-3,
+        },
+        quadratic={"learning_rate": 0.1, "momentum": 0.9},
+        rosenbrock={"learning_rate": 0.02, "momentum": 0.9},
+        rosenbrock_steps=5000,
+        hyperparam="momentum",
+    ),
+    Case(
+        "ftml",
+        optx.ftml,
+        {"learning_rate": 1e-2},
+        quadratic={"learning_rate": 0.1},
+        rosenbrock={"learning_rate": 0.02},
+        rosenbrock_steps=6000,
+    ),
+    Case(
+        "sm3",
+        optx.sm3,
+        {"learning_rate": 0.1},
+        quadratic={"learning_rate": 0.5},
+        rosenbrock={"learning_rate": 1.0},
+        rosenbrock_steps=5000,
+        hyperparam="momentum",
+    ),
+]

@@ -60,7 +60,10 @@ def test_converges_on_quadratic(case):
         assert case.why_not_quadratic  # documented in the registry
         return
     x = _minimize(
-        case.make(**case.quadratic), _quadratic, jnp.zeros(10), case.quadratic_steps,
+        case.make(**case.quadratic),
+        _quadratic,
+        jnp.zeros(10),
+        case.quadratic_steps,
         lambda k: _extra(case, k),
     )
     assert float(_quadratic(x)) < 1e-2 * float(_quadratic(jnp.zeros(10)))
@@ -72,8 +75,11 @@ def test_converges_on_rosenbrock(case):
         assert case.why_not_rosenbrock
         return
     x = _minimize(
-        case.make(**case.rosenbrock), _rosenbrock, jnp.array([-1.2, 1.0]),
-        case.rosenbrock_steps, lambda k: _extra(case, k),
+        case.make(**case.rosenbrock),
+        _rosenbrock,
+        jnp.array([-1.2, 1.0]),
+        case.rosenbrock_steps,
+        lambda k: _extra(case, k),
     )
     np.testing.assert_allclose(np.asarray(x), [1.0, 1.0], atol=0.1)
 
@@ -103,7 +109,8 @@ def test_hyperparams_read_and_set_without_retrace(case):
     )
     # Halving a hyperparameter that the update reads must change the update.
     differs = any(
-        not np.allclose(a, b) for a, b in zip(jax.tree.leaves(updates_a), jax.tree.leaves(updates_b))
+        not np.allclose(a, b)
+        for a, b in zip(jax.tree.leaves(updates_a), jax.tree.leaves(updates_b))
     )
     assert differs, f"setting {case.hyperparam} had no effect on the update"
 

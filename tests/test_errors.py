@@ -25,7 +25,9 @@ def test_nan_hyperparameter_is_refused():
 
 
 def test_wrong_type_of_hyperparameter():
-    with pytest.raises(TypeError, match=r"optx\.adam: b2 must be a float, a scalar array or a schedule"):
+    with pytest.raises(
+        TypeError, match=r"optx\.adam: b2 must be a float, a scalar array or a schedule"
+    ):
         optx.adam(1e-3, b2="0.999")
     with pytest.raises(ValueError, match=r"optx\.sgd: learning_rate must be a scalar"):
         optx.sgd(jnp.ones(3))
@@ -70,7 +72,9 @@ def test_mask_that_does_not_match_params():
 
 
 def test_state_from_another_optimizer():
-    with pytest.raises(ValueError, match=r"optx\.chain: the state has 2 entries but the chain has 3"):
+    with pytest.raises(
+        ValueError, match=r"optx\.chain: the state has 2 entries but the chain has 3"
+    ):
         optx.adamw(1e-3).update(PARAMS, optx.adam(1e-3).init(PARAMS), PARAMS)
 
 

@@ -57,8 +57,14 @@ PAIRS = {
         optx.chain(optx.clip_by_global_norm(1.0), optx.adamw(1e-2)),
         optax.chain(optax.clip_by_global_norm(1.0), optax.adamw(1e-2)),
     ),
-    "clip": (optx.chain(optx.clip(0.5), optx.sgd(0.1)), optax.chain(optax.clip(0.5), optax.sgd(0.1))),
-    "ema": (optx.chain(optx.ema(0.9), optx.scale(-0.1)), optax.chain(optax.ema(0.9), optax.scale(-0.1))),
+    "clip": (
+        optx.chain(optx.clip(0.5), optx.sgd(0.1)),
+        optax.chain(optax.clip(0.5), optax.sgd(0.1)),
+    ),
+    "ema": (
+        optx.chain(optx.ema(0.9), optx.scale(-0.1)),
+        optax.chain(optax.ema(0.9), optax.scale(-0.1)),
+    ),
     "stddev": (
         optx.chain(optx.scale_by_stddev(0.9, initial_scale=1.0), optx.scale(-0.01)),
         optax.chain(optax.scale_by_stddev(0.9, initial_scale=1.0), optax.scale(-0.01)),

@@ -124,14 +124,26 @@ W0 = np.linspace(-1, 1, 7).astype(np.float32)
         ),
     ],
     ids=[
-        "sgd", "sgd_momentum", "sgd_nesterov", "sgd_scheduled", "adam", "adam_eps_root",
-        "adam_nesterov", "adamw", "rmsprop", "rmsprop_torch_eps", "rmsprop_centered_momentum",
-        "adagrad", "adagrad_torch",
+        "sgd",
+        "sgd_momentum",
+        "sgd_nesterov",
+        "sgd_scheduled",
+        "adam",
+        "adam_eps_root",
+        "adam_nesterov",
+        "adamw",
+        "rmsprop",
+        "rmsprop_torch_eps",
+        "rmsprop_centered_momentum",
+        "adagrad",
+        "adagrad_torch",
     ],
 )
 def test_matches_numpy(tx, reference):
     grads = _grads()
-    np.testing.assert_allclose(_run(tx, W0, grads), reference(grads.astype(np.float64)), rtol=2e-5, atol=2e-6)
+    np.testing.assert_allclose(
+        _run(tx, W0, grads), reference(grads.astype(np.float64)), rtol=2e-5, atol=2e-6
+    )
 
 
 def _mxnet_case(name):
@@ -144,13 +156,20 @@ def _mxnet_case(name):
         ("sgd_momentum", lambda h: optx.sgd(h["lr"], h["mom"])),
         ("adagrad", lambda h: optx.adagrad(h["lr"], 0.0, h["eps"])),
         ("rmsprop", lambda h: optx.rmsprop(h["lr"], h["g1"], h["eps"])),
-        ("rmsprop_centered", lambda h: optx.rmsprop(h["lr"], h["g1"], h["eps"], centered=True, momentum=h["g2"])),
+        (
+            "rmsprop_centered",
+            lambda h: optx.rmsprop(h["lr"], h["g1"], h["eps"], centered=True, momentum=h["g2"]),
+        ),
     ],
 )
 def test_matches_mxnet_trajectory(case, make):
     data = _mxnet_case(case)
     assert data["hyperparams"]["wd"] == 0.0
-    got = _run(make(data["hyperparams"]), np.asarray(data["w0"], np.float32), np.asarray(data["grads"], np.float32))
+    got = _run(
+        make(data["hyperparams"]),
+        np.asarray(data["w0"], np.float32),
+        np.asarray(data["grads"], np.float32),
+    )
     np.testing.assert_allclose(got, np.asarray(data["expected_w"]), rtol=1e-6, atol=1e-6)
 
 

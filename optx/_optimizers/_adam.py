@@ -21,6 +21,7 @@ def adam(
     *,
     nu_dtype: Any = None,
     nesterov: bool = False,
+    eps_convention: str = "corrected",
 ) -> GradientTransformation:
     """Adam (Kingma and Ba, 2014).
 
@@ -32,8 +33,16 @@ def adam(
 
     ``chain(scale_by_adam(b1, b2, eps, eps_root), scale_by_learning_rate(learning_rate))``.
     Defaults and eps placement are Optax's and PyTorch's (eps outside the root, on the
-    corrected moment). MXNet's Adam puts eps on the uncorrected moment; the difference is
-    below 1e-6 after a few steps with the default eps.
+    corrected moment). MXNet's and TensorFlow's Adam put eps on the uncorrected moment
+    ("epsilon hat"); ``eps_convention="hat"`` reproduces it::
+
+        w = w - learning_rate * sqrt(1 - b2**t) / (1 - b1**t) * m / (sqrt(v) + eps)
+
+    The two differ by about 1e-6 after a few steps with the default eps.
+
+    Weight decay: MXNet's ``wd`` is coupled L2, added to the gradient before the moments:
+    ``chain(add_decayed_weights(wd), scale_by_adam(...), scale_by_learning_rate(lr))``.
+    Decoupled decay (`adamw`) adds it after `scale_by_adam`.
 
     Args:
       learning_rate: >= 0; float, array or schedule.
@@ -41,9 +50,18 @@ def adam(
       eps, eps_root: >= 0.
       mu_dtype, nu_dtype: moment dtypes (default float32).
       nesterov: Nesterov-accelerated first moment.
+      eps_convention: ``"corrected"`` (Optax, PyTorch) or ``"hat"`` (MXNet, TensorFlow).
 
     Raises:
       ValueError: e.g. ``optx.adam(b1=1.2)``: b1 must be in [0, 1).
+
+    Examples:
+      >>> import jax.numpy as jnp, optx
+      >>> tx = optx.adam(0.1, eps_convention="hat")
+      >>> params = jnp.array([1.0, -1.0])
+      >>> updates, _ = tx.update(jnp.array([4.0, -4.0]), tx.init(params), params)
+      >>> optx.apply_updates(params, updates)
+      Array([ 0.9, -0.9], dtype=float32)
 
     References:
       Kingma and Ba, 2014, Adam: A Method for Stochastic Optimization,
@@ -51,7 +69,10 @@ def adam(
     """
     _validate.check_non_negative("optx.adam", "learning_rate", learning_rate)
     return chain(
-        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nu_dtype=nu_dtype, nesterov=nesterov),
+        scale_by_adam(
+            b1, b2, eps, eps_root, mu_dtype, nu_dtype=nu_dtype, nesterov=nesterov,
+            eps_convention=eps_convention,
+        ),
         scale_by_learning_rate(learning_rate),
     )
 
@@ -81,7 +102,7 @@ def adamw(
     The decay is multiplied by the learning rate as in Optax and PyTorch; the paper's
     fully decoupled form multiplies it by the schedule multiplier only. ``mask=None``
     decays every leaf, like Optax; fastai does not decay biases and norm scales (use a
-    mask, or ``optx.param_groups`` once the wrappers land). Defaults are Optax's
+    mask, or `optx.param_groups`, whose default rules skip biases and norms). Defaults are Optax's
     (weight_decay=1e-4); fastai's Adam equals ``adamw(lr, b2=0.99, eps=1e-5,
     weight_decay=0.01)``.
 

@@ -5,8 +5,13 @@ from __future__ import annotations
 from optx import _validate
 from optx._core import GradientTransformation, ScalarOrSchedule, chain, identity
 from optx._hyperparams import rename_hyperparams
-from optx.transforms import scale_by_learning_rate, scale_by_rms, scale_by_rss, scale_by_stddev
-from optx.transforms import trace
+from optx.transforms import (
+    scale_by_learning_rate,
+    scale_by_rms,
+    scale_by_rss,
+    scale_by_stddev,
+    trace,
+)
 
 
 @_validate.public_call("optx.rmsprop")

@@ -1,4 +1,4 @@
-"""Stochastic gradient descent with optional heavy-ball or Nesterov momentum."""
+"""Stochastic gradient descent with heavy-ball or Nesterov momentum, and MXNet's NAG."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 from optx import _validate
 from optx._core import GradientTransformation, ScalarOrSchedule, chain, identity
 from optx._hyperparams import rename_hyperparams
-from optx.transforms import scale_by_learning_rate, trace
+from optx.transforms import add_decayed_weights, scale_by_learning_rate, trace
 
 
 @_validate.public_call("optx.sgd")
@@ -16,18 +16,30 @@ def sgd(
     momentum: ScalarOrSchedule | None = None,
     nesterov: bool = False,
     accumulator_dtype: Any = None,
+    *,
+    lr_inside_momentum: bool = False,
+    weight_decay: ScalarOrSchedule | None = None,
 ) -> GradientTransformation:
     """Stochastic gradient descent, with momentum if ``momentum`` is given.
 
-    Update rule::
+    Update rule (``g`` includes ``weight_decay * w`` when ``weight_decay`` is given)::
 
         t = momentum * t + g          (only when momentum is given)
         w = w - learning_rate * t     (nesterov: w - learning_rate * (g + momentum * t))
 
     ``chain(trace(momentum, nesterov), scale_by_learning_rate(learning_rate))``. The
-    learning rate is outside the momentum buffer (Optax, PyTorch); MXNet's SGD puts it
-    inside, which differs under a schedule. Any value of ``momentum`` (0.0 included) keeps
-    a buffer, so the state has the same structure for a float, an array or a schedule.
+    learning rate is outside the momentum buffer (Optax, PyTorch). With
+    ``lr_inside_momentum=True`` it is inside, as in MXNet's SGD and NAG::
+
+        m = momentum * m - learning_rate * (g + weight_decay * w)
+        w = w + m                     (nesterov: w + momentum * m - learning_rate * g)
+
+    i.e. ``chain(scale_by_learning_rate, trace)``. The two agree for a constant rate and
+    differ under a schedule: with rates .1, .05, .025, g = 1 and momentum .9 from w = 0,
+    MXNet's form ends at -0.391 and Optax's at -0.26275 (inside, a step keeps the rate it
+    was taken with; outside, the whole buffer is rescaled by the current rate). Any value
+    of ``momentum`` (0.0 included) keeps a buffer, so the state has the same structure for
+    a float, an array or a schedule.
 
     Args:
       learning_rate: >= 0; float, scalar array or schedule. Hyperparameter
@@ -35,6 +47,10 @@ def sgd(
       momentum: in [0, 1), or None for none. Hyperparameter ``momentum``.
       nesterov: Nesterov momentum.
       accumulator_dtype: dtype of the momentum buffer.
+      lr_inside_momentum: keyword-only; MXNet's convention (see above).
+      weight_decay: keyword-only; >= 0 or None. Coupled L2 decay added to the gradient
+        before the momentum (MXNet's ``wd``, fastai's ``l2_reg``); needs params. For
+        decoupled decay chain `add_decayed_weights` after the momentum instead.
 
     Raises:
       ValueError: ``optx.sgd(-1.0)``: learning_rate must be >= 0.
@@ -65,4 +81,52 @@ def sgd(
             trace(momentum, nesterov=nesterov, accumulator_dtype=accumulator_dtype),
             {"decay": "momentum"},
         )
-    return chain(momentum_tx, scale_by_learning_rate(learning_rate))
+    decay = [] if weight_decay is None else [add_decayed_weights(weight_decay)]
+    if lr_inside_momentum:
+        return chain(*decay, scale_by_learning_rate(learning_rate), momentum_tx)
+    return chain(*decay, momentum_tx, scale_by_learning_rate(learning_rate))
+
+
+@_validate.public_call("optx.nag")
+def nag(
+    learning_rate: ScalarOrSchedule = 0.01,
+    momentum: ScalarOrSchedule = 0.9,
+    weight_decay: ScalarOrSchedule | None = None,
+    accumulator_dtype: Any = None,
+    *,
+    lr_inside_momentum: bool = True,
+) -> GradientTransformation:
+    """Nesterov accelerated SGD with MXNet's conventions (MXNet ``NAG``).
+
+    Update rule (MXNet 1.9's kernel, ``g`` the gradient)::
+
+        m = momentum * m - learning_rate * (g + weight_decay * w)
+        w = w + momentum * m - learning_rate * (g + weight_decay * w)
+
+    ``sgd(learning_rate, momentum, nesterov=True, lr_inside_momentum=True,
+    weight_decay=weight_decay)``. The learning rate sits inside the momentum buffer as in
+    MXNet; ``lr_inside_momentum=False`` gives Optax's and PyTorch's Nesterov SGD instead
+    (equal for a constant rate; under a schedule MXNet's form differs). Defaults: MXNet
+    1.x's learning rate (0.01) with MXNet 2.0's momentum (0.9).
+
+    Args:
+      learning_rate: >= 0.
+      momentum: in [0, 1).
+      weight_decay: >= 0 or None; coupled L2 (MXNet's ``wd``), needs params.
+      accumulator_dtype: dtype of the momentum buffer.
+      lr_inside_momentum: keyword-only, see above.
+
+    References:
+      Nesterov, 1983, A method for unconstrained convex minimization problem with the rate
+      of convergence O(1/k^2).
+      Sutskever et al., 2013, On the importance of initialization and momentum in deep
+      learning, http://proceedings.mlr.press/v28/sutskever13.html
+    """
+    return sgd(
+        learning_rate,
+        momentum,
+        nesterov=True,
+        accumulator_dtype=accumulator_dtype,
+        lr_inside_momentum=lr_inside_momentum,
+        weight_decay=weight_decay,
+    )

@@ -1,3 +1,105 @@
 """Wrappers around transformations: masking, partitions, accumulation, NaN skipping, ..."""
 
-__all__: list[str] = []
+from optx._wrappers._accumulate import (
+    AccumulateGradientsState,
+    ApplyEveryState,
+    accumulate_gradients,
+    apply_every,
+    has_updated,
+)
+from optx._wrappers._averaging import (
+    EmaParamsState,
+    averaged_params,
+    ema_params,
+    polyak_params,
+)
+from optx._wrappers._finite import (
+    ApplyIfFiniteState,
+    DynamicLossScale,
+    ZeroNansState,
+    all_finite,
+    apply_if_finite,
+    dynamic_loss_scale,
+    zero_nans,
+)
+from optx._wrappers._groups import (
+    NO_DECAY_RULES,
+    ParamGroupsState,
+    param_groups,
+)
+from optx._wrappers._lookahead import (
+    LookaheadState,
+    lookahead,
+    ranger,
+)
+from optx._wrappers._masking import (
+    MaskedNode,
+    MaskedState,
+    PartitionState,
+    PathRules,
+    freeze,
+    masked,
+    partition,
+    path_rules,
+)
+from optx._wrappers._misc import (
+    ConditionallyTransformState,
+    FlattenState,
+    conditionally_transform,
+    flatten,
+    keep_params_nonnegative,
+)
+from optx._wrappers._precision import (
+    MasterWeightsState,
+    master_params,
+    with_master_weights,
+)
+
+__all__ = [
+    # _accumulate
+    "AccumulateGradientsState",
+    "ApplyEveryState",
+    "accumulate_gradients",
+    "apply_every",
+    "has_updated",
+    # _averaging
+    "EmaParamsState",
+    "averaged_params",
+    "ema_params",
+    "polyak_params",
+    # _finite
+    "ApplyIfFiniteState",
+    "DynamicLossScale",
+    "ZeroNansState",
+    "all_finite",
+    "apply_if_finite",
+    "dynamic_loss_scale",
+    "zero_nans",
+    # _groups
+    "NO_DECAY_RULES",
+    "ParamGroupsState",
+    "param_groups",
+    # _lookahead
+    "LookaheadState",
+    "lookahead",
+    "ranger",
+    # _masking
+    "MaskedNode",
+    "MaskedState",
+    "PartitionState",
+    "PathRules",
+    "freeze",
+    "masked",
+    "partition",
+    "path_rules",
+    # _misc
+    "ConditionallyTransformState",
+    "FlattenState",
+    "conditionally_transform",
+    "flatten",
+    "keep_params_nonnegative",
+    # _precision
+    "MasterWeightsState",
+    "master_params",
+    "with_master_weights",
+]

@@ -174,8 +174,9 @@ def check_transform(
             state = tx.init(cast)
             grads = _gradients(cast, key, 0)
             updates, _ = jax.jit(tx.update)(grads, state, cast, **extra_args)
-            for path_g, u in zip(jax.tree_util.tree_flatten_with_path(grads)[0],
-                                 jax.tree.leaves(updates)):
+            for path_g, u in zip(
+                jax.tree_util.tree_flatten_with_path(grads)[0], jax.tree.leaves(updates)
+            ):
                 path, g = path_g
                 if u.dtype != g.dtype:
                     raise AssertionError(
@@ -189,7 +190,9 @@ def check_transform(
     if "finite" in checks:
         new_params, state = _run(tx, params, key, steps, extra_args, jit=True)
         chex.assert_tree_all_finite(new_params)
-        floats = [x for x in jax.tree.leaves(state) if jnp.issubdtype(jnp.result_type(x), jnp.floating)]
+        floats = [
+            x for x in jax.tree.leaves(state) if jnp.issubdtype(jnp.result_type(x), jnp.floating)
+        ]
         chex.assert_tree_all_finite(floats)
 
     if "vmap" in checks:
@@ -225,7 +228,9 @@ def _assert_same_layout(check: str, before: Any, after: Any) -> None:
             f"check_transform[{check}]: the state structure changed after one update: "
             f"{jax.tree.structure(before)} became {jax.tree.structure(after)}"
         )
-    for (path, a), b in zip(jax.tree_util.tree_flatten_with_path(before)[0], jax.tree.leaves(after)):
+    for (path, a), b in zip(
+        jax.tree_util.tree_flatten_with_path(before)[0], jax.tree.leaves(after)
+    ):
         if jnp.shape(a) != jnp.shape(b) or jnp.result_type(a) != jnp.result_type(b):
             raise AssertionError(
                 f"check_transform[{check}]: state leaf {jax.tree_util.keystr(path)} changed "

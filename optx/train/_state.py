@@ -54,7 +54,24 @@ class TrainState(NamedTuple):
         return cls(
             step=jnp.zeros([], jnp.int32),
             params=params,
-            opt_state=optimizer.init(params),
+            opt_state=_unaliased(params, optimizer.init(params)),
             rng=key,
             model_state=model_state,
         )
+
+
+def _unaliased(params: Any, opt_state: Any) -> Any:
+    """``opt_state`` with every array that is also a params leaf (or repeated) copied.
+
+    An ``init`` may keep ``params`` themselves (slow weights, EMA); a train step that
+    donates the state must not donate one buffer twice, so those leaves get their own copy.
+    """
+    seen = {id(x) for x in jax.tree.leaves(params)}
+
+    def one(x):
+        if isinstance(x, jax.Array) and id(x) in seen:
+            return jnp.copy(x)
+        seen.add(id(x))
+        return x
+
+    return jax.tree.map(one, opt_state)

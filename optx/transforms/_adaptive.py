@@ -60,6 +60,7 @@ def scale_by_adam(
     *,
     nu_dtype: Any = None,
     nesterov: bool = False,
+    eps_convention: str = "corrected",
 ) -> GradientTransformation:
     """Scales updates by Adam's bias-corrected moment ratio (Kingma and Ba, 2014).
 
@@ -71,10 +72,17 @@ def scale_by_adam(
 
     The bias corrections are scalars multiplied in; the update is read from the moments
     as stored (in ``mu_dtype``/``nu_dtype``), so no param-sized temporary is written.
-    Same convention as Optax: eps outside the square root, on the corrected moment. MXNet
-    and TensorFlow use "epsilon hat", ``lr * sqrt(1-b2**t)/(1-b1**t) * m / (sqrt(v) + eps)``,
-    i.e. eps on the *uncorrected* moment (see ``optx.adam(eps_convention=...)`` in the
-    catalogue).
+    By default (``eps_convention="corrected"``) eps is added outside the square root of the
+    *corrected* second moment, as in Optax, PyTorch and the paper's Algorithm 1. With
+    ``eps_convention="hat"`` it is added to the root of the *uncorrected* moment, the
+    "epsilon hat" form of the paper's section 2 used by MXNet and TensorFlow::
+
+        u = sqrt(1 - b2**t) / (1 - b1**t) * m / (sqrt(v + eps_root) + eps)
+
+    Both corrections stay scalars. The two agree up to eps-sized terms (about 1e-6 after a
+    few steps with eps=1e-8). Coupled L2 regularization (MXNet's ``wd``) is
+    ``chain(add_decayed_weights(wd), scale_by_adam(...))``; decoupled decay (AdamW) puts
+    `add_decayed_weights` after this transform.
 
     Args:
       b1: decay of the first moment, in [0, 1).
@@ -86,6 +94,17 @@ def scale_by_adam(
         floating params narrower than that, else the params' dtype.
       nu_dtype: dtype of the second moment, as ``mu_dtype``.
       nesterov: Nesterov-accelerated moment (NAdam without a momentum schedule, as Optax).
+      eps_convention: ``"corrected"`` (Optax, PyTorch) or ``"hat"`` (MXNet, TensorFlow),
+        see above.
+
+    Raises:
+      ValueError: a beta outside [0, 1), a negative eps, or an unknown ``eps_convention``.
+
+    Examples:
+      >>> import jax.numpy as jnp, optx
+      >>> tx = optx.scale_by_adam(eps_convention="hat")
+      >>> tx.update(jnp.array([2.0, -0.5]), tx.init(jnp.zeros(2)))[0]
+      Array([ 1., -1.], dtype=float32)
 
     References:
       Kingma and Ba, 2014, Adam: A Method for Stochastic Optimization,
@@ -96,6 +115,8 @@ def scale_by_adam(
         _validate.check_unit_interval(call, name, value)
     _validate.check_non_negative(call, "eps", eps)
     _validate.check_non_negative(call, "eps_root", eps_root)
+    _validate.check_choice(call, "eps_convention", eps_convention, ("corrected", "hat"))
+    eps_hat = eps_convention == "hat"
     hyperparams = Hyperparams(call, b1=b1, b2=b2, eps=eps, eps_root=eps_root)
 
     def init(params):
@@ -111,22 +132,28 @@ def scale_by_adam(
         _tree.check_structure(call, state.mu, updates)
         h, hp = hyperparams.resolve(state.hyperparams, state.count)
         count = _tree.safe_increment(state.count)
-        c1 = 1 / _tree.bias_correction(h["b1"], count)
-        c2 = 1 / _tree.bias_correction(h["b2"], count)
+        c1 = 1 / hyperparams.bias_correction(h, "b1", count)
+        c2 = 1 / hyperparams.bias_correction(h, "b2", count)
+        one_minus_b1 = hyperparams.complement(h, "b1")
+        one_minus_b2 = hyperparams.complement(h, "b2")
+        if eps_hat:  # sqrt(1 - b2**t) multiplies the update; v is read uncorrected
+            hat_scale, c2 = jnp.sqrt(hyperparams.bias_correction(h, "b2", count)), 1.0
         if nesterov:
-            c1_next = 1 / _tree.bias_correction(h["b1"], _tree.safe_increment(count))
+            c1_next = 1 / hyperparams.bias_correction(h, "b1", _tree.safe_increment(count))
 
         def one(g, m, v):
             wide = _wide(g)
             gw = g.astype(wide)
             b1_, b2_ = h["b1"].astype(wide), h["b2"].astype(wide)
-            m = (b1_ * m.astype(wide) + (1 - b1_) * gw).astype(m.dtype)
-            v = (b2_ * v.astype(wide) + (1 - b2_) * gw * gw).astype(v.dtype)
+            m = (b1_ * m.astype(wide) + one_minus_b1.astype(wide) * gw).astype(m.dtype)
+            v = (b2_ * v.astype(wide) + one_minus_b2.astype(wide) * gw * gw).astype(v.dtype)
             if nesterov:
-                m_hat = b1_ * c1_next * m.astype(wide) + (1 - b1_) * c1 * gw
+                m_hat = b1_ * c1_next * m.astype(wide) + one_minus_b1.astype(wide) * c1 * gw
             else:
                 m_hat = c1 * m.astype(wide)
             denom = jnp.sqrt(c2 * v.astype(wide) + h["eps_root"]) + h["eps"]
+            if eps_hat:
+                m_hat = hat_scale * m_hat
             return (m_hat / denom).astype(g.dtype), m, v
 
         updates, mu, nu = _tree.map_unzip(one, 3, updates, state.mu, state.nu)
@@ -195,13 +222,15 @@ def scale_by_rms(
         _tree.check_structure(call, state.nu, updates)
         h, hp = hyperparams.resolve(state.hyperparams, state.count)
         count = _tree.safe_increment(state.count)
-        c2 = 1 / _tree.bias_correction(h["decay"], count) if bias_correction else 1.0
+        c2 = 1 / hyperparams.bias_correction(h, "decay", count) if bias_correction else 1.0
+
+        one_minus_d = hyperparams.complement(h, "decay")
 
         def one(g, v):
             wide = _wide(g)
             gw = g.astype(wide)
-            d = h["decay"].astype(wide)
-            v = (d * v.astype(wide) + (1 - d) * gw * gw).astype(v.dtype)
+            d, c = h["decay"].astype(wide), one_minus_d.astype(wide)
+            v = (d * v.astype(wide) + c * gw * gw).astype(v.dtype)
             u = gw * _rms_denominator(c2 * v.astype(wide), h, wide, eps_in_sqrt)
             return u.astype(g.dtype), v
 
@@ -257,14 +286,16 @@ def scale_by_stddev(
         _tree.check_structure(call, state.nu, updates)
         h, hp = hyperparams.resolve(state.hyperparams, state.count)
         count = _tree.safe_increment(state.count)
-        c = 1 / _tree.bias_correction(h["decay"], count) if bias_correction else 1.0
+        c = 1 / hyperparams.bias_correction(h, "decay", count) if bias_correction else 1.0
+
+        one_minus_d = hyperparams.complement(h, "decay")
 
         def one(g, m, v):
             wide = _wide(g)
             gw = g.astype(wide)
-            d = h["decay"].astype(wide)
-            m = (d * m.astype(wide) + (1 - d) * gw).astype(m.dtype)
-            v = (d * v.astype(wide) + (1 - d) * gw * gw).astype(v.dtype)
+            d, d_c = h["decay"].astype(wide), one_minus_d.astype(wide)
+            m = (d * m.astype(wide) + d_c * gw).astype(m.dtype)
+            v = (d * v.astype(wide) + d_c * gw * gw).astype(v.dtype)
             m_hat = c * m.astype(wide)
             variance = c * v.astype(wide) - m_hat * m_hat
             u = gw * _rms_denominator(variance, h, wide, eps_in_sqrt)

@@ -40,8 +40,7 @@ def resolve_mask(call: str, mask: Any, params: Any) -> Any:
             hasattr(leaf, "dtype") and leaf.dtype == jnp.bool_ and jnp.shape(leaf) == ()
         ):
             raise ValueError(
-                f"{call}: mask leaves must be Python bools (one per parameter leaf), "
-                f"got {leaf!r}"
+                f"{call}: mask leaves must be Python bools (one per parameter leaf), got {leaf!r}"
             )
     return jax.tree.structure(params).unflatten([bool(x) for x in flat])
 

@@ -114,8 +114,10 @@ def ema(
         _tree.check_structure("optx.ema", state.ema, updates)
         values, hp = hyperparams.resolve(state.hyperparams, state.count)
         count = _tree.safe_increment(state.count)
-        new_ema = _tree.moment(updates, state.ema, values["decay"], 1)
-        correction = 1 / _tree.bias_correction(values["decay"], count) if debias else 1.0
+        new_ema = _tree.moment(
+            updates, state.ema, values["decay"], 1, hyperparams.complement(values, "decay")
+        )
+        correction = 1 / hyperparams.bias_correction(values, "decay", count) if debias else 1.0
         updates = jax.tree.map(
             lambda e, g: (e.astype(jnp.float32) * correction).astype(g.dtype), new_ema, updates
         )

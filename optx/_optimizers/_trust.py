@@ -1,0 +1,248 @@
+"""Layer-wise adaptive optimizers: LAMB, LARS (and fastai's LARC), LBSGD, Fromage."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from optx import _tree, _validate
+from optx._core import GradientTransformation, ScalarOrSchedule, chain
+from optx._hyperparams import Hyperparams, HyperparamsState, rename_hyperparams
+from optx.transforms import (
+    add_decayed_weights,
+    scale_by_adam,
+    scale_by_lbsgd,
+    scale_by_learning_rate,
+    scale_by_trust_ratio,
+    trace,
+)
+from optx.transforms._adaptive import moments_like
+from optx.transforms._trust import fromage_rescale
+
+
+class _MomentsState(NamedTuple):
+    count: jax.Array
+    mu: Any
+    nu: Any
+    hyperparams: HyperparamsState
+
+
+def _adam_without_bias_correction(b1, b2, eps, eps_root) -> GradientTransformation:
+    """``m / (sqrt(v + eps_root) + eps)`` with undebiased moments (MXNet LAMB's switch)."""
+    call = "optx.lamb"
+    hyperparams = Hyperparams(call, b1=b1, b2=b2, eps=eps, eps_root=eps_root)
+
+    def init(params):
+        return _MomentsState(
+            _tree.zero_count(), moments_like(params), moments_like(params), hyperparams.init()
+        )
+
+    def update(updates, state, params=None, **extra_args):
+        del params, extra_args
+        _tree.check_structure(call, state.mu, updates)
+        h, hp = hyperparams.resolve(state.hyperparams, state.count)
+
+        def one(g, m, v):
+            gw = g.astype(m.dtype)
+            b1_, b2_ = h["b1"].astype(m.dtype), h["b2"].astype(v.dtype)
+            m = b1_ * m + (1 - b1_) * gw
+            v = b2_ * v + (1 - b2_) * gw * gw
+            u = m / (jnp.sqrt(v + h["eps_root"]) + h["eps"])
+            return u.astype(g.dtype), m, v
+
+        updates, mu, nu = _tree.map_unzip(one, 3, updates, state.mu, state.nu)
+        return updates, _MomentsState(_tree.safe_increment(state.count), mu, nu, hp)
+
+    return GradientTransformation(init, update)
+
+
+@_validate.public_call("optx.lamb")
+def lamb(
+    learning_rate: ScalarOrSchedule = 1e-3,
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.999,
+    eps: ScalarOrSchedule = 1e-6,
+    eps_root: ScalarOrSchedule = 0.0,
+    weight_decay: ScalarOrSchedule = 0.0,
+    mask: Any | Callable[[Any], Any] | None = None,
+    *,
+    lower_bound: ScalarOrSchedule | None = None,
+    upper_bound: ScalarOrSchedule | None = None,
+    max_ratio: ScalarOrSchedule | None = None,
+    bias_correction: bool = True,
+) -> GradientTransformation:
+    """LAMB (You et al., 2020): Adam's direction plus decay, scaled per layer by a trust ratio.
+
+    Update rule (per leaf; ``m_hat``, ``v_hat`` bias-corrected unless
+    ``bias_correction=False``)::
+
+        d = m_hat / (sqrt(v_hat + eps_root) + eps) + weight_decay * w
+        r = clip(||w||, lower_bound, upper_bound) / ||d||   (1 if either norm is 0)
+        w = w - learning_rate * min(r, max_ratio) * d
+
+    ``chain(scale_by_adam, add_decayed_weights(weight_decay, mask),
+    scale_by_trust_ratio(lower_bound=, upper_bound=, max_ratio=), scale_by_learning_rate)``.
+    Defaults equal Optax's ``lamb`` and MXNet's ``LAMB`` (eps 1e-6); the bounds and
+    ``bias_correction`` are MXNet's; ``max_ratio=10`` is fastai's cap (fastai's ``Lamb``
+    also uses b2=0.99, eps=1e-5).
+
+    Args:
+      learning_rate: >= 0.
+      b1, b2: in [0, 1).
+      eps, eps_root: >= 0.
+      weight_decay: >= 0, added to the direction before the trust ratio.
+      mask: which leaves to decay.
+      lower_bound, upper_bound: > 0 or None: bounds on ``||w||`` (MXNet).
+      max_ratio: > 0 or None: cap on the trust ratio (fastai uses 10).
+      bias_correction: keyword-only; False uses the raw moments (MXNet's switch).
+
+    References:
+      You et al., 2020, Large Batch Optimization for Deep Learning: Training BERT in 76
+      minutes, https://arxiv.org/abs/1904.00962
+    """
+    _validate.check_non_negative("optx.lamb", "learning_rate", learning_rate)
+    if bias_correction:
+        moments = scale_by_adam(b1, b2, eps, eps_root)
+    else:
+        for name, value in (("b1", b1), ("b2", b2)):
+            _validate.check_unit_interval("optx.lamb", name, value)
+        _validate.check_non_negative("optx.lamb", "eps", eps)
+        _validate.check_non_negative("optx.lamb", "eps_root", eps_root)
+        moments = _adam_without_bias_correction(b1, b2, eps, eps_root)
+    return chain(
+        moments,
+        add_decayed_weights(weight_decay, mask),
+        scale_by_trust_ratio(lower_bound=lower_bound, upper_bound=upper_bound, max_ratio=max_ratio),
+        scale_by_learning_rate(learning_rate),
+    )
+
+
+@_validate.public_call("optx.lars")
+def lars(
+    learning_rate: ScalarOrSchedule = 0.1,
+    momentum: ScalarOrSchedule = 0.9,
+    weight_decay: ScalarOrSchedule = 0.0,
+    trust_coefficient: ScalarOrSchedule = 0.001,
+    eps: ScalarOrSchedule = 0.0,
+    mask: Any | Callable[[Any], Any] | None = None,
+    nesterov: bool = False,
+    *,
+    clip: bool = False,
+) -> GradientTransformation:
+    """LARS (You et al., 2017): momentum SGD with a layer-wise trust ratio.
+
+    Update rule, per leaf (MXNet's ``LARS``; ``eta`` is ``trust_coefficient``)::
+
+        r = eta * ||w|| / (||g|| + weight_decay * ||w|| + eps)   (1 if a norm is 0)
+        r = min(r, 1)                                           (clip=True: fastai's LARC)
+        m = momentum * m - learning_rate * r * (g + weight_decay * w)
+        w = w + m
+
+    ``chain(scale_by_trust_ratio(trust_coefficient=, eps=, weight_decay=, mask=,
+    max_ratio=1 if clip), scale_by_learning_rate, trace(momentum, nesterov))``.
+    Conventions: the learning rate is inside the momentum (MXNet, Optax). At
+    ``weight_decay=0`` this equals Optax's ``lars``; with decay, Optax divides by
+    ``||g + wd*w||`` where the paper, MXNet and fastai divide by ``||g|| + wd*||w||`` (as
+    here). ``mask`` selects the leaves that get decay and the ratio (MXNet skips names
+    ending in bias/gamma/beta); masked-out leaves get plain momentum SGD. Not
+    implemented: MXNet's ``momentum_correction``. fastai's LARC averages raw gradients
+    and multiplies by the current ratio, so it matches only while the ratio is constant.
+
+    Args:
+      learning_rate: >= 0.
+      momentum: in [0, 1).
+      weight_decay: >= 0.
+      trust_coefficient: > 0 (MXNet's eta; fastai's ``trust_coeff`` is 0.02).
+      eps: >= 0 (MXNet 1.x 0, 2.0 1e-8; fastai 1e-8).
+      mask: leaves that get decay and the ratio.
+      nesterov: Nesterov momentum.
+      clip: keyword-only; cap the ratio at 1 (fastai's LARC ``clip=True``).
+
+    References:
+      You et al., 2017, Large Batch Training of Convolutional Networks,
+      https://arxiv.org/abs/1708.03888
+    """
+    _validate.check_non_negative("optx.lars", "learning_rate", learning_rate)
+    _validate.check_unit_interval("optx.lars", "momentum", momentum)
+    return chain(
+        scale_by_trust_ratio(
+            trust_coefficient=trust_coefficient,
+            eps=eps,
+            weight_decay=weight_decay,
+            max_ratio=1.0 if clip else None,
+            mask=mask,
+        ),
+        scale_by_learning_rate(learning_rate),
+        rename_hyperparams(trace(momentum, nesterov=nesterov), {"decay": "momentum"}),
+    )
+
+
+@_validate.public_call("optx.lbsgd")
+def lbsgd(
+    learning_rate: ScalarOrSchedule = 0.01,
+    momentum: ScalarOrSchedule = 0.0,
+    weight_decay: ScalarOrSchedule = 0.0,
+    *,
+    warmup_strategy: str = "linear",
+    warmup_epochs: int = 5,
+    batch_scale: int = 1,
+    updates_per_epoch: int = 32,
+    begin_epoch: int = 0,
+) -> GradientTransformation:
+    """MXNet's LBSGD: large-batch SGD emulated by accumulating ``batch_scale`` calls.
+
+    ``scale_by_lbsgd(...)`` alone (see it for the rule): every ``batch_scale``-th call
+    applies momentum SGD (rate inside the momentum) with the mean of the accumulated
+    gradients and the rate multiplied by a warmup factor ('linear', 'power2', 'sqrt' ramps
+    from 1 to ``batch_scale`` over ``warmup_epochs * updates_per_epoch`` calls, or 'lars',
+    a per-layer ratio); the calls in between return zero updates. Defaults are MXNet's.
+
+    Args:
+      learning_rate, momentum, weight_decay: as `scale_by_lbsgd`.
+      warmup_strategy, warmup_epochs, batch_scale, updates_per_epoch, begin_epoch:
+        keyword-only, as `scale_by_lbsgd`.
+
+    References:
+      Goyal et al., 2017, Accurate, Large Minibatch SGD: Training ImageNet in 1 Hour,
+      https://arxiv.org/abs/1706.02677
+    """
+    return scale_by_lbsgd(
+        learning_rate,
+        momentum,
+        weight_decay,
+        warmup_strategy=warmup_strategy,
+        warmup_epochs=warmup_epochs,
+        batch_scale=batch_scale,
+        updates_per_epoch=updates_per_epoch,
+        begin_epoch=begin_epoch,
+    )
+
+
+@_validate.public_call("optx.fromage")
+def fromage(
+    learning_rate: ScalarOrSchedule = 0.01, min_norm: ScalarOrSchedule = 1e-6
+) -> GradientTransformation:
+    """Fromage (Bernstein et al., 2020): a trust-ratio step, then a shrink of the weights.
+
+    Update rule, per leaf::
+
+        w = (w - learning_rate * ||w|| / ||g|| * g) / sqrt(1 + learning_rate**2)
+
+    with both norms clipped below at ``min_norm`` (a ratio of 1 if one is 0).
+    ``chain(scale_by_trust_ratio(min_norm), <rescale>)``, where the rescale computes
+    ``-lr * c * d + (c - 1) * w`` with the scalar ``c = 1/sqrt(1 + lr**2)``. Same as
+    Optax's ``fromage``; the paper's default rate is 0.01.
+
+    Args:
+      learning_rate: >= 0; float, array or schedule.
+      min_norm: >= 0.
+
+    References:
+      Bernstein et al., 2020, On the distance between two neural networks and the
+      stability of learning, https://arxiv.org/abs/2002.03432
+    """
+    _validate.check_non_negative("optx.fromage", "learning_rate", learning_rate)
+    return chain(scale_by_trust_ratio(min_norm), fromage_rescale(learning_rate))

@@ -1,0 +1,236 @@
+"""Gradient accumulation: step the optimizer once per several micro-batches."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from optx import _tree, _validate
+from optx._core import GradientTransformation, _accepting_extra_args
+
+
+class AccumulateGradientsState(NamedTuple):
+    """State of `accumulate_gradients`.
+
+    Attributes:
+      count: update calls so far (int32, saturating).
+      micro_step: calls since the inner optimizer last stepped.
+      weight: float32 total weight (samples, or calls) accumulated since the last step.
+      acc: the weighted sum of the gradients since the last step.
+      inner_state: the inner optimizer's state.
+    """
+
+    count: jax.Array
+    micro_step: jax.Array
+    weight: jax.Array
+    acc: Any
+    inner_state: Any
+
+
+class ApplyEveryState(NamedTuple):
+    """State of `apply_every`: the sum of the updates since the last emission."""
+
+    count: jax.Array
+    micro_step: jax.Array
+    acc: Any
+
+
+def _buffers(params: Any, dtype: Any) -> Any:
+    if dtype is not None:
+        return _tree.zeros_like(params, dtype)
+    return jax.tree.map(
+        lambda p: jnp.zeros(jnp.shape(p), _tree.wide_dtype(jnp.result_type(p))), params
+    )
+
+
+@_validate.public_call("optx.accumulate_gradients")
+def accumulate_gradients(
+    inner: GradientTransformation,
+    every_k: int | None = None,
+    *,
+    every_samples: float | None = None,
+    accumulator_dtype: Any = None,
+) -> GradientTransformation:
+    """Averages micro-batch gradients and steps ``inner`` once per ``every_k`` calls (MultiSteps).
+
+    Update rule, for micro-batch gradients ``g_i`` with sample counts ``n_i``::
+
+        acc = sum_i n_i * g_i,  W = sum_i n_i           (n_i = 1 unless num_samples is given)
+        on a stepping call: u, inner_state = inner.update(acc / W, inner_state, params)
+        otherwise:          u = 0 and inner_state is unchanged
+
+    With ``every_k`` the inner optimizer steps on calls ``k, 2k, ...``; with
+    ``every_samples`` it steps on the first call at which ``W >= every_samples`` (fastai's
+    ``GradientAccumulation(n_acc)``, which counts samples, not batches). Pass each
+    micro-batch's size as the extra argument ``num_samples=`` so unequal micro-batches are
+    weighted as in the full batch: when each ``g_i`` is a mean over its micro-batch, the
+    inner optimizer sees exactly the full-batch mean gradient. It never steps on the first
+    micro-batch alone and never sums where it should average.
+
+    Memory: one buffer shaped like the params (``accumulator_dtype``, default float32 at
+    least), besides the inner state; ``lax.cond`` runs the inner update only on stepping
+    calls. Schedules inside ``inner`` advance once per real step. Use `has_updated` to
+    tell whether the last call stepped.
+
+    Args:
+      inner: the optimizer to step.
+      every_k: micro-batches per step (int >= 1).
+      every_samples: samples per step (> 0), instead of ``every_k``.
+      accumulator_dtype: dtype of the gradient sum (e.g. ``jnp.bfloat16`` to save memory).
+
+    Raises:
+      ValueError: neither or both of ``every_k`` and ``every_samples``, or bad values.
+
+    Examples:
+      >>> import jax.numpy as jnp, optx
+      >>> tx = optx.accumulate_gradients(optx.sgd(1.0), every_k=2)
+      >>> state = tx.init(jnp.zeros(1))
+      >>> u1, state = tx.update(jnp.array([1.0]), state)
+      >>> u2, state = tx.update(jnp.array([3.0]), state)
+      >>> u1, u2, bool(optx.has_updated(state))
+      (Array([0.], dtype=float32), Array([-2.], dtype=float32), True)
+
+    References:
+      Optax ``MultiSteps``; fastai ``GradientAccumulation``.
+    """
+    call = "optx.accumulate_gradients"
+    if (every_k is None) == (every_samples is None):
+        raise ValueError(f"{call}: give exactly one of every_k and every_samples")
+    if every_k is not None:
+        _validate.check_int(call, "every_k", every_k, low=1)
+    else:
+        _validate.check_positive(call, "every_samples", every_samples)
+    inner_update = _accepting_extra_args(inner.update)
+
+    def init(params):
+        return AccumulateGradientsState(
+            _tree.zero_count(),
+            _tree.zero_count(),
+            jnp.zeros([], jnp.float32),
+            _buffers(params, accumulator_dtype),
+            inner.init(params),
+        )
+
+    def update(updates, state, params=None, **extra_args):
+        _tree.check_structure(call, state.acc, updates)
+        n = extra_args.get("num_samples")
+        n = jnp.ones([], jnp.float32) if n is None else jnp.asarray(n).astype(jnp.float32)
+        weight = state.weight + n
+        micro = state.micro_step + 1
+
+        def add(a, g):
+            wide = _tree.wide_dtype(a)
+            return (a.astype(wide) + n.astype(wide) * g.astype(wide)).astype(a.dtype)
+
+        acc = jax.tree.map(add, state.acc, updates)
+        ready = micro >= every_k if every_k is not None else weight >= every_samples
+
+        def step(operand):
+            acc, inner_state = operand
+            inverse = 1 / jnp.maximum(weight, jnp.finfo(jnp.float32).tiny)
+            mean = jax.tree.map(
+                lambda a, g: (
+                    a.astype(_tree.wide_dtype(a)) * inverse.astype(_tree.wide_dtype(a))
+                ).astype(g.dtype),
+                acc,
+                updates,
+            )
+            new, inner_state = inner_update(mean, inner_state, params, **extra_args)
+            new = jax.tree.map(lambda u, g: u.astype(g.dtype), new, updates)
+            return new, jax.tree.map(jnp.zeros_like, acc), inner_state
+
+        def skip(operand):
+            acc, inner_state = operand
+            return jax.tree.map(jnp.zeros_like, updates), acc, inner_state
+
+        new, acc, inner_state = jax.lax.cond(ready, step, skip, (acc, state.inner_state))
+        zero = jnp.zeros([], jnp.float32)
+        return new, AccumulateGradientsState(
+            _tree.safe_increment(state.count),
+            jnp.where(ready, 0, micro).astype(jnp.int32),
+            jnp.where(ready, zero, weight),
+            acc,
+            inner_state,
+        )
+
+    return GradientTransformation(init, update)
+
+
+def has_updated(state: Any) -> jax.Array:
+    """Whether the last update of an `accumulate_gradients` (or `apply_every`) state stepped.
+
+    ``state`` may be the wrapper's state or any state containing exactly one of them (a
+    chain, a train state's ``opt_state``). Returns a bool scalar array (jit-safe).
+
+    Raises:
+      ValueError: the state holds no accumulation state, or several.
+    """
+    found = [
+        node
+        for node in jax.tree.leaves(
+            state, is_leaf=lambda x: isinstance(x, (AccumulateGradientsState, ApplyEveryState))
+        )
+        if isinstance(node, (AccumulateGradientsState, ApplyEveryState))
+    ]
+    if len(found) != 1:
+        raise ValueError(
+            f"optx.has_updated: the state holds {len(found)} accumulate_gradients/apply_every "
+            "states; pass the one you mean"
+        )
+    node = found[0]
+    return (node.micro_step == 0) & (node.count > 0)
+
+
+@_validate.public_call("optx.apply_every")
+def apply_every(k: int = 1, *, accumulator_dtype: Any = None) -> GradientTransformation:
+    """Sums the updates of ``k`` calls and emits the sum on every ``k``-th call, zero otherwise.
+
+    Update rule::
+
+        acc = acc + u
+        on calls k, 2k, ...: emit acc and reset it to 0; otherwise emit 0
+
+    Unlike `accumulate_gradients` (which wraps an optimizer and averages *gradients*),
+    ``apply_every`` is chained *after* an optimizer, so the optimizer's state advances on
+    every micro-batch and ``k`` of its steps are applied at once (a sum, as in Optax).
+
+    Args:
+      k: calls per emission (int >= 1).
+      accumulator_dtype: dtype of the sum (default float32 at least).
+
+    Examples:
+      >>> import jax.numpy as jnp, optx
+      >>> tx = optx.apply_every(2)
+      >>> state = tx.init(jnp.zeros(1))
+      >>> u1, state = tx.update(jnp.array([1.0]), state)
+      >>> u2, state = tx.update(jnp.array([3.0]), state)
+      >>> u1, u2
+      (Array([0.], dtype=float32), Array([4.], dtype=float32))
+    """
+    call = "optx.apply_every"
+    _validate.check_int(call, "k", k, low=1)
+
+    def init(params):
+        return ApplyEveryState(
+            _tree.zero_count(), _tree.zero_count(), _buffers(params, accumulator_dtype)
+        )
+
+    def update(updates, state, params=None, **extra_args):
+        del params, extra_args
+        _tree.check_structure(call, state.acc, updates)
+        micro = state.micro_step + 1
+        ready = micro >= k
+
+        def one(g, a):
+            total = a.astype(_tree.wide_dtype(a)) + g.astype(_tree.wide_dtype(a))
+            emitted = jnp.where(ready, total, 0).astype(g.dtype)
+            return emitted, jnp.where(ready, 0, total).astype(a.dtype)
+
+        new, acc = _tree.map_unzip(one, 2, updates, state.acc)
+        return new, ApplyEveryState(
+            _tree.safe_increment(state.count), jnp.where(ready, 0, micro).astype(jnp.int32), acc
+        )
+
+    return GradientTransformation(init, update)

@@ -1,0 +1,88 @@
+"""AdaDelta: a step size from the ratio of two running root-mean-squares."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from optx import _tree, _validate
+from optx._core import GradientTransformation, ScalarOrSchedule
+from optx._hyperparams import Hyperparams, HyperparamsState
+from optx.transforms._adaptive import moments_like
+
+
+class ScaleByAdadeltaState(NamedTuple):
+    """State of `scale_by_adadelta`: running averages of squared gradients and updates."""
+
+    count: jax.Array
+    e_g: Any
+    e_x: Any
+    hyperparams: HyperparamsState
+
+
+@_validate.public_call("optx.scale_by_adadelta")
+def scale_by_adadelta(
+    rho: ScalarOrSchedule = 0.9,
+    eps: ScalarOrSchedule = 1e-6,
+) -> GradientTransformation:
+    """Scales updates by AdaDelta's ratio of update RMS to gradient RMS (Zeiler, 2012).
+
+    Update rule::
+
+        e_g = rho * e_g + (1 - rho) * g**2
+        u = sqrt(e_x + eps) / sqrt(e_g + eps) * g          (e_x from the previous step)
+        e_x = rho * e_x + (1 - rho) * u**2
+
+    Same as Optax, PyTorch and MXNet (MXNet 1.x defaults ``eps=1e-5``). Returns a descent
+    direction; `optx.adadelta` multiplies it by ``-learning_rate`` (default 1).
+
+    Args:
+      rho: decay of both averages, in [0, 1).
+      eps: > 0, inside both roots (it also sets the size of the first steps).
+
+    Raises:
+      ValueError: rho outside [0, 1) or eps <= 0.
+
+    Examples:
+      >>> import jax.numpy as jnp, optx
+      >>> tx = optx.scale_by_adadelta(rho=0.5, eps=1.0)
+      >>> tx.update(jnp.array([1.0]), tx.init(jnp.zeros(1)))[0]
+      Array([0.8164966], dtype=float32)
+
+    References:
+      Zeiler, 2012, ADADELTA: An Adaptive Learning Rate Method,
+      https://arxiv.org/abs/1212.5701
+    """
+    call = "optx.scale_by_adadelta"
+    _validate.check_unit_interval(call, "rho", rho)
+    _validate.check_positive(call, "eps", eps)
+    hyperparams = Hyperparams(call, rho=rho, eps=eps)
+
+    def init(params):
+        return ScaleByAdadeltaState(
+            _tree.zero_count(), moments_like(params), moments_like(params), hyperparams.init()
+        )
+
+    def update(updates, state, params=None, **extra_args):
+        del params, extra_args
+        _tree.check_structure(call, state.e_g, updates)
+        h, hp = hyperparams.resolve(state.hyperparams, state.count)
+        one_minus_rho = hyperparams.complement(h, "rho")
+
+        def one(g, e_g, e_x):
+            wide = _tree.wide_dtype(g)
+            gw = g.astype(wide)
+            rho_, eps_ = h["rho"].astype(wide), h["eps"].astype(wide)
+            c = one_minus_rho.astype(wide)
+            e_g = (rho_ * e_g.astype(wide) + c * gw * gw).astype(e_g.dtype)
+            ratio = jnp.sqrt(e_x.astype(wide) + eps_) * jax.lax.rsqrt(e_g.astype(wide) + eps_)
+            u = ratio * gw
+            e_x = (rho_ * e_x.astype(wide) + c * u * u).astype(e_x.dtype)
+            return u.astype(g.dtype), e_g, e_x
+
+        updates, e_g, e_x = _tree.map_unzip(one, 3, updates, state.e_g, state.e_x)
+        return updates, ScaleByAdadeltaState(_tree.safe_increment(state.count), e_g, e_x, hp)
+
+    return GradientTransformation(init, update)

@@ -1,0 +1,280 @@
+"""Adam variants that change the second moment or the denominator: AdaBelief, Yogi, QHAdam."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from optx import _tree, _validate
+from optx._core import GradientTransformation, ScalarOrSchedule
+from optx._hyperparams import Hyperparams, HyperparamsState
+from optx.transforms._adaptive import moments_like
+
+
+class ScaleByBeliefState(NamedTuple):
+    """State of `scale_by_belief`: the first moment and the second moment of the surprise."""
+
+    count: jax.Array
+    mu: Any
+    nu: Any
+    hyperparams: HyperparamsState
+
+
+class ScaleByYogiState(NamedTuple):
+    """State of `scale_by_yogi`: the first moment and the additively updated second one."""
+
+    count: jax.Array
+    mu: Any
+    nu: Any
+    hyperparams: HyperparamsState
+
+
+class ScaleByQhadamState(NamedTuple):
+    """State of `scale_by_qhadam`: first and second moments."""
+
+    count: jax.Array
+    mu: Any
+    nu: Any
+    hyperparams: HyperparamsState
+
+
+def _checks(call: str, betas: dict[str, Any], non_negative: dict[str, Any]) -> None:
+    for name, value in betas.items():
+        _validate.check_unit_interval(call, name, value)
+    for name, value in non_negative.items():
+        _validate.check_non_negative(call, name, value)
+
+
+@_validate.public_call("optx.scale_by_belief")
+def scale_by_belief(
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.999,
+    eps: ScalarOrSchedule = 1e-16,
+    eps_root: ScalarOrSchedule = 1e-16,
+) -> GradientTransformation:
+    """Scales updates by AdaBelief: Adam with the variance of the gradient around its mean.
+
+    Update rule (t the 1-based update count)::
+
+        m = b1 * m + (1 - b1) * g
+        s = b2 * s + (1 - b2) * (g - m)**2 + eps_root     (with the new m)
+        u = (m / (1 - b1**t)) / (sqrt(s / (1 - b2**t)) + eps)
+
+    As in the paper and Optax, ``eps_root`` is added to ``s`` as stored, so it accumulates.
+
+    Args:
+      b1, b2: decays in [0, 1).
+      eps: >= 0, added outside the root.
+      eps_root: >= 0, added to the stored second moment (the paper's epsilon).
+
+    Raises:
+      ValueError: a beta outside [0, 1) or a negative eps.
+
+    Examples:
+      >>> import jax.numpy as jnp, optx
+      >>> tx = optx.scale_by_belief()
+      >>> tx.update(jnp.array([1.0]), tx.init(jnp.zeros(1)))[0]
+      Array([1.111...], dtype=float32)
+
+    References:
+      Zhuang et al., 2020, AdaBelief Optimizer: Adapting Stepsizes by the Belief in
+      Observed Gradients, https://arxiv.org/abs/2010.07468
+    """
+    call = "optx.scale_by_belief"
+    _checks(call, {"b1": b1, "b2": b2}, {"eps": eps, "eps_root": eps_root})
+    hyperparams = Hyperparams(call, b1=b1, b2=b2, eps=eps, eps_root=eps_root)
+
+    def init(params):
+        return ScaleByBeliefState(
+            _tree.zero_count(), moments_like(params), moments_like(params), hyperparams.init()
+        )
+
+    def update(updates, state, params=None, **extra_args):
+        del params, extra_args
+        _tree.check_structure(call, state.mu, updates)
+        h, hp = hyperparams.resolve(state.hyperparams, state.count)
+        count = _tree.safe_increment(state.count)
+        c1 = 1 / hyperparams.bias_correction(h, "b1", count)
+        c2 = 1 / hyperparams.bias_correction(h, "b2", count)
+
+        one_minus_b1 = hyperparams.complement(h, "b1")
+        one_minus_b2 = hyperparams.complement(h, "b2")
+
+        def one(g, m, s):
+            wide = _tree.wide_dtype(g)
+            gw = g.astype(wide)
+            b1_, b2_ = h["b1"].astype(wide), h["b2"].astype(wide)
+            c_b1, c_b2 = one_minus_b1.astype(wide), one_minus_b2.astype(wide)
+            m = (b1_ * m.astype(wide) + c_b1 * gw).astype(m.dtype)
+            surprise = gw - m.astype(wide)
+            s = (b2_ * s.astype(wide) + c_b2 * surprise * surprise + h["eps_root"]).astype(s.dtype)
+            denom = jnp.sqrt(c2 * s.astype(wide)) + h["eps"]
+            return (c1 * m.astype(wide) / denom).astype(g.dtype), m, s
+
+        updates, mu, nu = _tree.map_unzip(one, 3, updates, state.mu, state.nu)
+        return updates, ScaleByBeliefState(count, mu, nu, hp)
+
+    return GradientTransformation(init, update)
+
+
+@_validate.public_call("optx.scale_by_yogi")
+def scale_by_yogi(
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.999,
+    eps: ScalarOrSchedule = 1e-3,
+    eps_root: ScalarOrSchedule = 0.0,
+    initial_accumulator_value: float = 1e-6,
+) -> GradientTransformation:
+    """Scales updates by Yogi: Adam with an additive, sign-controlled second moment.
+
+    Update rule (t the 1-based update count)::
+
+        m = b1 * m + (1 - b1) * g                       (m starts at 0)
+        v = v - (1 - b2) * sign(v - g**2) * g**2        (v starts at initial_accumulator_value)
+        u = (m / (1 - b1**t)) / (sqrt(v / (1 - b2**t) + eps_root) + eps)
+
+    Both moments are bias-corrected as in Optax (the paper does not correct them). Optax
+    also starts ``m`` at ``initial_accumulator_value``; here it starts at 0 as in the paper,
+    which changes the first updates by about ``initial_accumulator_value`` (equal to Optax
+    when ``initial_accumulator_value=0``).
+
+    Args:
+      b1, b2: decays in [0, 1).
+      eps: >= 0, outside the root (the paper's default 1e-3).
+      eps_root: >= 0, inside the root.
+      initial_accumulator_value: >= 0, the starting second moment.
+
+    Raises:
+      ValueError: a beta outside [0, 1) or a negative eps or initial value.
+
+    Examples:
+      >>> import jax.numpy as jnp, optx
+      >>> tx = optx.scale_by_yogi(eps=0.0, initial_accumulator_value=0.0)
+      >>> tx.update(jnp.array([-2.0]), tx.init(jnp.zeros(1)))[0]
+      Array([-1.], dtype=float32)
+
+    References:
+      Zaheer et al., 2018, Adaptive Methods for Nonconvex Optimization,
+      https://papers.nips.cc/paper/8186-adaptive-methods-for-nonconvex-optimization
+    """
+    call = "optx.scale_by_yogi"
+    _checks(
+        call,
+        {"b1": b1, "b2": b2},
+        {"eps": eps, "eps_root": eps_root, "initial_accumulator_value": initial_accumulator_value},
+    )
+    hyperparams = Hyperparams(call, b1=b1, b2=b2, eps=eps, eps_root=eps_root)
+
+    def init(params):
+        nu = jax.tree.map(
+            lambda x: jnp.full_like(x, initial_accumulator_value), moments_like(params)
+        )
+        return ScaleByYogiState(_tree.zero_count(), moments_like(params), nu, hyperparams.init())
+
+    def update(updates, state, params=None, **extra_args):
+        del params, extra_args
+        _tree.check_structure(call, state.mu, updates)
+        h, hp = hyperparams.resolve(state.hyperparams, state.count)
+        count = _tree.safe_increment(state.count)
+        c1 = 1 / hyperparams.bias_correction(h, "b1", count)
+        c2 = 1 / hyperparams.bias_correction(h, "b2", count)
+
+        one_minus_b1 = hyperparams.complement(h, "b1")
+        one_minus_b2 = hyperparams.complement(h, "b2")
+
+        def one(g, m, v):
+            wide = _tree.wide_dtype(g)
+            gw = g.astype(wide)
+            b1_ = h["b1"].astype(wide)
+            c_b1, c_b2 = one_minus_b1.astype(wide), one_minus_b2.astype(wide)
+            m = (b1_ * m.astype(wide) + c_b1 * gw).astype(m.dtype)
+            g2 = gw * gw
+            vw = v.astype(wide)
+            v = (vw - c_b2 * jnp.sign(vw - g2) * g2).astype(v.dtype)
+            denom = jnp.sqrt(c2 * v.astype(wide) + h["eps_root"]) + h["eps"]
+            return (c1 * m.astype(wide) / denom).astype(g.dtype), m, v
+
+        updates, mu, nu = _tree.map_unzip(one, 3, updates, state.mu, state.nu)
+        return updates, ScaleByYogiState(count, mu, nu, hp)
+
+    return GradientTransformation(init, update)
+
+
+@_validate.public_call("optx.scale_by_qhadam")
+def scale_by_qhadam(
+    b1: ScalarOrSchedule = 0.999,
+    b2: ScalarOrSchedule = 0.999,
+    nu1: ScalarOrSchedule = 0.7,
+    nu2: ScalarOrSchedule = 1.0,
+    eps: ScalarOrSchedule = 1e-8,
+) -> GradientTransformation:
+    """Scales updates by QHAdam: quasi-hyperbolic averages of the gradient and the moments.
+
+    Update rule (t the 1-based update count)::
+
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g**2
+        u = ((1 - nu1) * g + nu1 * m / (1 - b1**t))
+            / (sqrt((1 - nu2) * g**2 + nu2 * v / (1 - b2**t)) + eps)
+
+    Defaults are fastai's ``QHAdam`` (``mom=0.999, sqr_mom=0.999, nu_1=0.7, nu_2=1.0,
+    eps=1e-8``); the paper suggests ``b1=0.995``. ``nu1=nu2=1`` is Adam.
+
+    Args:
+      b1, b2: decays in [0, 1).
+      nu1, nu2: weights of the moments against the raw gradient, in [0, 1].
+      eps: >= 0, outside the root.
+
+    Raises:
+      ValueError: a beta outside [0, 1), a nu outside [0, 1], a negative eps.
+
+    Examples:
+      >>> import jax.numpy as jnp, optx
+      >>> tx = optx.scale_by_qhadam()
+      >>> tx.update(jnp.array([2.0]), tx.init(jnp.zeros(1)))[0]
+      Array([1.], dtype=float32)
+
+    References:
+      Ma and Yarats, 2019, Quasi-hyperbolic momentum and Adam for deep learning,
+      https://arxiv.org/abs/1810.06801
+    """
+    call = "optx.scale_by_qhadam"
+    _checks(call, {"b1": b1, "b2": b2}, {"eps": eps})
+    _validate.check_range(call, "nu1", nu1, 0.0, 1.0)
+    _validate.check_range(call, "nu2", nu2, 0.0, 1.0)
+    hyperparams = Hyperparams(call, b1=b1, b2=b2, nu1=nu1, nu2=nu2, eps=eps)
+
+    def init(params):
+        return ScaleByQhadamState(
+            _tree.zero_count(), moments_like(params), moments_like(params), hyperparams.init()
+        )
+
+    def update(updates, state, params=None, **extra_args):
+        del params, extra_args
+        _tree.check_structure(call, state.mu, updates)
+        h, hp = hyperparams.resolve(state.hyperparams, state.count)
+        count = _tree.safe_increment(state.count)
+        w1 = h["nu1"] / hyperparams.bias_correction(h, "b1", count)
+        w2 = h["nu2"] / hyperparams.bias_correction(h, "b2", count)
+        g1, g2 = hyperparams.complement(h, "nu1"), hyperparams.complement(h, "nu2")
+
+        one_minus_b1 = hyperparams.complement(h, "b1")
+        one_minus_b2 = hyperparams.complement(h, "b2")
+
+        def one(g, m, v):
+            wide = _tree.wide_dtype(g)
+            gw = g.astype(wide)
+            b1_, b2_ = h["b1"].astype(wide), h["b2"].astype(wide)
+            c_b1, c_b2 = one_minus_b1.astype(wide), one_minus_b2.astype(wide)
+            m = (b1_ * m.astype(wide) + c_b1 * gw).astype(m.dtype)
+            v = (b2_ * v.astype(wide) + c_b2 * gw * gw).astype(v.dtype)
+            numer = g1 * gw + w1 * m.astype(wide)
+            denom = jnp.sqrt(g2 * gw * gw + w2 * v.astype(wide)) + h["eps"]
+            return (numer / denom).astype(g.dtype), m, v
+
+        updates, mu, nu = _tree.map_unzip(one, 3, updates, state.mu, state.nu)
+        return updates, ScaleByQhadamState(count, mu, nu, hp)
+
+    return GradientTransformation(init, update)

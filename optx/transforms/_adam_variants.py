@@ -1,0 +1,311 @@
+"""Adam variants that change the first moment or the maximum: AdaMax, AMSGrad, NAdam."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from optx import _tree, _validate
+from optx._core import GradientTransformation, ScalarOrSchedule
+from optx._hyperparams import Hyperparams, HyperparamsState
+from optx.transforms._adam_common import ema_into
+from optx.transforms._adaptive import moments_like
+
+
+class ScaleByAdamaxState(NamedTuple):
+    """State of `scale_by_adamax`: the first moment and the infinity norm."""
+
+    count: jax.Array
+    mu: Any
+    nu: Any
+    hyperparams: HyperparamsState
+
+
+class ScaleByAmsgradState(NamedTuple):
+    """State of `scale_by_amsgrad`: both moments and the running maximum of the second."""
+
+    count: jax.Array
+    mu: Any
+    nu: Any
+    nu_max: Any
+    hyperparams: HyperparamsState
+
+
+class ScaleByNadamState(NamedTuple):
+    """State of `scale_by_nadam`: both moments and the product of the momentum schedule."""
+
+    count: jax.Array
+    mu: Any
+    nu: Any
+    mu_product: jax.Array
+    hyperparams: HyperparamsState
+
+
+def _check_betas(call: str, b1: Any, b2: Any) -> None:
+    _validate.check_unit_interval(call, "b1", b1)
+    _validate.check_unit_interval(call, "b2", b2)
+
+
+@_validate.public_call("optx.scale_by_adamax")
+def scale_by_adamax(
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.999,
+    eps: ScalarOrSchedule = 1e-8,
+    *,
+    eps_in_max: bool = True,
+) -> GradientTransformation:
+    """Scales updates by AdaMax's ratio of the first moment to an infinity norm.
+
+    Update rule (t the 1-based update count)::
+
+        m = b1 * m + (1 - b1) * g
+        u_inf = max(b2 * u_inf, |g| + eps)           (eps_in_max=True: Optax, PyTorch)
+        u_inf = max(b2 * u_inf, |g|)                 (eps_in_max=False)
+        u = m / (1 - b1**t) / u_inf                  (eps_in_max=False: / (u_inf + eps))
+
+    ``eps_in_max=False`` is MXNet 2.0's placement; MXNet 1.x has no eps at all
+    (``eps_in_max=False, eps=0``, which divides by zero where a gradient was always 0).
+
+    Args:
+      b1: decay of the first moment, in [0, 1).
+      b2: decay of the infinity norm, in [0, 1).
+      eps: >= 0, see above.
+      eps_in_max: where eps goes, see above.
+
+    Raises:
+      ValueError: a beta outside [0, 1) or a negative eps.
+
+    Examples:
+      >>> import jax.numpy as jnp, optx
+      >>> tx = optx.scale_by_adamax()
+      >>> tx.update(jnp.array([2.0, -4.0]), tx.init(jnp.zeros(2)))[0]
+      Array([ 1., -1.], dtype=float32)
+
+    References:
+      Kingma and Ba, 2014, Adam: A Method for Stochastic Optimization (section 7.1),
+      https://arxiv.org/abs/1412.6980
+    """
+    call = "optx.scale_by_adamax"
+    _check_betas(call, b1, b2)
+    _validate.check_non_negative(call, "eps", eps)
+    hyperparams = Hyperparams(call, b1=b1, b2=b2, eps=eps)
+
+    def init(params):
+        return ScaleByAdamaxState(
+            _tree.zero_count(), moments_like(params), moments_like(params), hyperparams.init()
+        )
+
+    def update(updates, state, params=None, **extra_args):
+        del params, extra_args
+        _tree.check_structure(call, state.mu, updates)
+        h, hp = hyperparams.resolve(state.hyperparams, state.count)
+        count = _tree.safe_increment(state.count)
+        c1 = 1 / hyperparams.bias_correction(h, "b1", count)
+        one_minus_b1 = hyperparams.complement(h, "b1")
+
+        def one(g, m, n):
+            wide = _tree.wide_dtype(g)
+            gw = g.astype(wide)
+            eps_ = h["eps"].astype(wide)
+            m = ema_into(h["b1"], one_minus_b1, m, gw, wide)
+            magnitude = jnp.abs(gw) + eps_ if eps_in_max else jnp.abs(gw)
+            n = jnp.maximum(h["b2"].astype(wide) * n.astype(wide), magnitude).astype(n.dtype)
+            denom = n.astype(wide) if eps_in_max else n.astype(wide) + eps_
+            return (c1 * m.astype(wide) / denom).astype(g.dtype), m, n
+
+        updates, mu, nu = _tree.map_unzip(one, 3, updates, state.mu, state.nu)
+        return updates, ScaleByAdamaxState(count, mu, nu, hp)
+
+    return GradientTransformation(init, update)
+
+
+@_validate.public_call("optx.scale_by_amsgrad")
+def scale_by_amsgrad(
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.999,
+    eps: ScalarOrSchedule = 1e-8,
+    eps_root: ScalarOrSchedule = 0.0,
+    mu_dtype: Any = None,
+    *,
+    nu_dtype: Any = None,
+    max_of: str = "corrected",
+) -> GradientTransformation:
+    """Scales updates as Adam, with the running maximum of the second moment (AMSGrad).
+
+    Update rule (t the 1-based update count, c2 = 1 / (1 - b2**t))::
+
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g**2
+        max_of="corrected" (Optax):  v_max = max(v_max, c2 * v);  s = v_max
+        max_of="raw" (PyTorch):      v_max = max(v_max, v);       s = c2 * v_max
+        u = (m / (1 - b1**t)) / (sqrt(s + eps_root) + eps)
+
+    The conventions differ because c2 falls over time: PyTorch's maximum of the raw moment
+    is later divided by a smaller correction, so after 60 steps the two differ by ~16%.
+    The paper (Reddi et al.) corrects neither moment.
+
+    Args:
+      b1, b2: moment decays in [0, 1).
+      eps: >= 0, added outside the root.
+      eps_root: >= 0, added inside the root.
+      mu_dtype, nu_dtype: moment dtypes (default float32); ``nu_dtype`` also holds ``v_max``.
+      max_of: ``"corrected"`` or ``"raw"``, see above.
+
+    Raises:
+      ValueError: a beta outside [0, 1), a negative eps, an unknown ``max_of``.
+
+    Examples:
+      >>> import jax.numpy as jnp, optx
+      >>> tx = optx.scale_by_amsgrad(max_of="raw")
+      >>> tx.update(jnp.array([3.0]), tx.init(jnp.zeros(1)))[0]
+      Array([1.], dtype=float32)
+
+    References:
+      Reddi et al., 2018, On the Convergence of Adam and Beyond,
+      https://openreview.net/forum?id=ryQu7f-RZ
+    """
+    call = "optx.scale_by_amsgrad"
+    _check_betas(call, b1, b2)
+    _validate.check_non_negative(call, "eps", eps)
+    _validate.check_non_negative(call, "eps_root", eps_root)
+    _validate.check_choice(call, "max_of", max_of, ("corrected", "raw"))
+    hyperparams = Hyperparams(call, b1=b1, b2=b2, eps=eps, eps_root=eps_root)
+
+    def init(params):
+        return ScaleByAmsgradState(
+            _tree.zero_count(),
+            moments_like(params, mu_dtype),
+            moments_like(params, nu_dtype),
+            moments_like(params, nu_dtype),
+            hyperparams.init(),
+        )
+
+    def update(updates, state, params=None, **extra_args):
+        del params, extra_args
+        _tree.check_structure(call, state.mu, updates)
+        h, hp = hyperparams.resolve(state.hyperparams, state.count)
+        count = _tree.safe_increment(state.count)
+        c1 = 1 / hyperparams.bias_correction(h, "b1", count)
+        c2 = 1 / hyperparams.bias_correction(h, "b2", count)
+        one_minus_b1 = hyperparams.complement(h, "b1")
+        one_minus_b2 = hyperparams.complement(h, "b2")
+
+        def one(g, m, v, v_max):
+            wide = _tree.wide_dtype(g)
+            gw = g.astype(wide)
+            m = ema_into(h["b1"], one_minus_b1, m, gw, wide)
+            v = ema_into(h["b2"], one_minus_b2, v, gw * gw, wide)
+            if max_of == "raw":
+                v_max = jnp.maximum(v_max.astype(wide), v.astype(wide)).astype(v_max.dtype)
+                second = c2 * v_max.astype(wide)
+            else:
+                v_max = jnp.maximum(v_max.astype(wide), c2 * v.astype(wide)).astype(v_max.dtype)
+                second = v_max.astype(wide)
+            denom = jnp.sqrt(second + h["eps_root"]) + h["eps"]
+            return (c1 * m.astype(wide) / denom).astype(g.dtype), m, v, v_max
+
+        updates, mu, nu, nu_max = _tree.map_unzip(one, 4, updates, state.mu, state.nu, state.nu_max)
+        return updates, ScaleByAmsgradState(count, mu, nu, nu_max, hp)
+
+    return GradientTransformation(init, update)
+
+
+@_validate.public_call("optx.scale_by_nadam")
+def scale_by_nadam(
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.999,
+    eps: ScalarOrSchedule = 1e-8,
+    eps_root: ScalarOrSchedule = 0.0,
+    schedule_decay: ScalarOrSchedule = 0.004,
+    mu_dtype: Any = None,
+    *,
+    nu_dtype: Any = None,
+) -> GradientTransformation:
+    """Scales updates by NAdam: Nesterov momentum in Adam, with Dozat's momentum schedule.
+
+    Update rule (t the 1-based update count, sd = schedule_decay)::
+
+        mu_t = b1 * (1 - 0.5 * 0.96**(t * sd))          (mu_t = b1 when sd == 0)
+        M_t = M_{t-1} * mu_t                             (M_0 = 1, kept in the state)
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g**2
+        u = ((1 - mu_t) / (1 - M_t) * g + mu_{t+1} / (1 - M_t * mu_{t+1}) * m)
+            / (sqrt(v / (1 - b2**t) + eps_root) + eps)
+
+    Defaults are MXNet's, Keras's and PyTorch's (``schedule_decay`` is PyTorch's
+    ``momentum_decay``). The product ``M_t`` is a scalar in this transform's state, advanced
+    once per update; MXNet keeps one product shared by every parameter and advances it once
+    per parameter, so MXNet's result depends on the number of parameters (a bug not
+    reproduced here). ``schedule_decay=0`` turns the schedule off (``mu_t = b1``), which is
+    Optax's `nadam` (``adam(nesterov=True)``); note that the formula itself tends to
+    ``b1 / 2``, not ``b1``, as sd goes to 0.
+
+    Args:
+      b1, b2: moment decays in [0, 1).
+      eps, eps_root: >= 0, outside and inside the root.
+      schedule_decay: >= 0, the momentum schedule's decay (0: no schedule).
+      mu_dtype, nu_dtype: moment dtypes (default float32).
+
+    Raises:
+      ValueError: a beta outside [0, 1), or a negative eps or schedule_decay.
+
+    Examples:
+      >>> import jax.numpy as jnp, optx
+      >>> tx = optx.scale_by_nadam()
+      >>> tx.update(jnp.array([2.0]), tx.init(jnp.zeros(1)))[0]
+      Array([1.05645...], dtype=float32)
+
+    References:
+      Dozat, 2016, Incorporating Nesterov Momentum into Adam,
+      https://openreview.net/forum?id=OM0jvwB8jIp57ZJjtNEZ
+    """
+    call = "optx.scale_by_nadam"
+    _check_betas(call, b1, b2)
+    for name, value in (("eps", eps), ("eps_root", eps_root), ("schedule_decay", schedule_decay)):
+        _validate.check_non_negative(call, name, value)
+    hyperparams = Hyperparams(
+        call, b1=b1, b2=b2, eps=eps, eps_root=eps_root, schedule_decay=schedule_decay
+    )
+
+    def init(params):
+        return ScaleByNadamState(
+            _tree.zero_count(),
+            moments_like(params, mu_dtype),
+            moments_like(params, nu_dtype),
+            jnp.ones([], jnp.float32),
+            hyperparams.init(),
+        )
+
+    def update(updates, state, params=None, **extra_args):
+        del params, extra_args
+        _tree.check_structure(call, state.mu, updates)
+        h, hp = hyperparams.resolve(state.hyperparams, state.count)
+        count = _tree.safe_increment(state.count)
+        t = count.astype(jnp.float32)
+        b1_, sd = h["b1"], h["schedule_decay"]
+
+        def momentum(step):
+            return jnp.where(sd > 0, b1_ * (1 - 0.5 * 0.96 ** (step * sd)), b1_)
+
+        one_minus_b1 = hyperparams.complement(h, "b1")
+        one_minus_b2 = hyperparams.complement(h, "b2")
+        mu_t, mu_next = momentum(t), momentum(t + 1)
+        product = state.mu_product * mu_t
+        c_g = jnp.where(sd > 0, 1 - mu_t, one_minus_b1) / (1 - product)
+        c_m = mu_next / (1 - product * mu_next)
+        c2 = 1 / hyperparams.bias_correction(h, "b2", count)
+
+        def one(g, m, v):
+            wide = _tree.wide_dtype(g)
+            gw = g.astype(wide)
+            m = ema_into(b1_, one_minus_b1, m, gw, wide)
+            v = ema_into(h["b2"], one_minus_b2, v, gw * gw, wide)
+            denom = jnp.sqrt(c2 * v.astype(wide) + h["eps_root"]) + h["eps"]
+            return ((c_g * gw + c_m * m.astype(wide)) / denom).astype(g.dtype), m, v
+
+        updates, mu, nu = _tree.map_unzip(one, 3, updates, state.mu, state.nu)
+        return updates, ScaleByNadamState(count, mu, nu, product, hp)
+
+    return GradientTransformation(init, update)

@@ -1,0 +1,192 @@
+"""Adafactor's building blocks: a factored second moment and the relative (parameter) scale."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from optx import _tree, _validate
+from optx._core import EmptyState, GradientTransformation, ScalarOrSchedule
+from optx._hyperparams import Hyperparams, HyperparamsState
+
+
+class ScaleByFactoredRmsState(NamedTuple):
+    """State of `scale_by_factored_rms`.
+
+    Attributes:
+      count: updates done.
+      v_row: per leaf, the row statistics (the leaf's shape without its largest axis) for
+        factored leaves; a float32 scalar placeholder for the others.
+      v_col: the column statistics (without the second-largest axis), or a scalar.
+      v: the full second moment for leaves that are not factored, or a scalar.
+      hyperparams: ``decay_rate`` and ``epsilon``.
+    """
+
+    count: jax.Array
+    v_row: Any
+    v_col: Any
+    v: Any
+    hyperparams: HyperparamsState
+
+
+def factored_axes(shape: tuple[int, ...], factored: bool, min_dim: int) -> tuple[int, int] | None:
+    """(second-largest axis, largest axis) of a leaf to factor over, or None if not factored.
+
+    A leaf is factored when it has rank >= 2 and its second-largest axis has at least
+    ``min_dim`` entries (ties go to the later axis, as in Optax).
+    """
+    if not factored or len(shape) < 2:
+        return None
+    order = np.argsort(shape)
+    if shape[order[-2]] < min_dim:
+        return None
+    return int(order[-2]), int(order[-1])
+
+
+@_validate.public_call("optx.scale_by_factored_rms")
+def scale_by_factored_rms(
+    factored: bool = True,
+    decay_rate: ScalarOrSchedule = 0.8,
+    step_offset: int = 0,
+    min_dim_size_to_factor: int = 128,
+    epsilon: ScalarOrSchedule = 1e-30,
+) -> GradientTransformation:
+    """Scales updates by a factored estimate of the gradient's RMS (Adafactor's core).
+
+    Update rule (k = count - step_offset, the 0-based step)::
+
+        beta = 1 - (k + 1)**(-decay_rate)                  (0 at the first step)
+        q = g**2 + epsilon
+        factored leaves, r = largest axis, c = second-largest axis:
+          R = beta * R + (1 - beta) * mean(q, axis=r)     (rows)
+          C = beta * C + (1 - beta) * mean(q, axis=c)     (columns)
+          u = g * rsqrt(R / mean(R, axis=c)) * rsqrt(C)  (broadcast back)
+        other leaves:
+          v = beta * v + (1 - beta) * q
+          u = g * rsqrt(v)
+
+    Only the factor vectors are stored for factored leaves, so memory is O(n + m) for an
+    n x m matrix. Leaves of rank < 2, or whose second-largest axis is shorter than
+    ``min_dim_size_to_factor``, keep a full second moment; the slots they do not use hold
+    a float32 scalar (Optax holds a shape-(1,) array). Same as Optax's
+    ``scale_by_factored_rms``.
+
+    Args:
+      factored: factor leaves of rank >= 2 at all.
+      decay_rate: > 0, the exponent of the decay schedule above (the paper's 0.8).
+      step_offset: an int >= 0, subtracted from the count (restart the schedule when
+        fine-tuning).
+      min_dim_size_to_factor: an int >= 1, see above.
+      epsilon: >= 0, added to the squared gradients (the paper's epsilon1).
+
+    Raises:
+      ValueError: a decay_rate <= 0, a negative epsilon or offset.
+
+    Examples:
+      >>> import jax.numpy as jnp, optx
+      >>> tx = optx.scale_by_factored_rms(min_dim_size_to_factor=2)
+      >>> g = jnp.array([[1.0, -2.0], [4.0, 8.0]])
+      >>> tx.update(g, tx.init(g))[0]
+      Array([[ 1., -1.],
+             [ 1.,  1.]], dtype=float32)
+
+    References:
+      Shazeer and Stern, 2018, Adafactor: Adaptive Learning Rates with Sublinear Memory
+      Cost, https://arxiv.org/abs/1804.04235
+    """
+    call = "optx.scale_by_factored_rms"
+    _validate.check_positive(call, "decay_rate", decay_rate)
+    _validate.check_non_negative(call, "epsilon", epsilon)
+    _validate.check_int(call, "step_offset", step_offset, 0)
+    _validate.check_int(call, "min_dim_size_to_factor", min_dim_size_to_factor, 1)
+    hyperparams = Hyperparams(call, decay_rate=decay_rate, epsilon=epsilon)
+
+    def axes(x):
+        return factored_axes(jnp.shape(x), factored, min_dim_size_to_factor)
+
+    def init(params):
+        scalar = lambda: jnp.zeros([], jnp.float32)  # noqa: E731
+
+        def stats(p):
+            shape = jnp.shape(p)
+            which = axes(p)
+            if which is None:
+                return scalar(), scalar(), jnp.zeros(shape, jnp.float32)
+            col, row = which
+            without = lambda a: tuple(n for i, n in enumerate(shape) if i != a)  # noqa: E731
+            return (
+                jnp.zeros(without(row), jnp.float32),
+                jnp.zeros(without(col), jnp.float32),
+                scalar(),
+            )
+
+        v_row, v_col, v = _tree.map_unzip(stats, 3, params)
+        return ScaleByFactoredRmsState(_tree.zero_count(), v_row, v_col, v, hyperparams.init())
+
+    def update(updates, state, params=None, **extra_args):
+        del params, extra_args
+        if jax.tree.structure(state.v) != jax.tree.structure(updates):
+            _tree.check_structure(call, state.v, updates)  # raises, naming the paths
+        h, hp = hyperparams.resolve(state.hyperparams, state.count)
+        k = (state.count - step_offset).astype(jnp.float32)
+        beta = 1 - (k + 1) ** (-h["decay_rate"])
+
+        def one(g, v_row, v_col, v):
+            wide = _tree.wide_dtype(g)
+            gw = g.astype(wide)
+            b = beta.astype(wide)
+            q = gw * gw + h["epsilon"].astype(wide)
+            which = axes(g)
+            if which is None:
+                v = (b * v.astype(wide) + (1 - b) * q).astype(v.dtype)
+                return (gw * jax.lax.rsqrt(v.astype(wide))).astype(g.dtype), v_row, v_col, v
+            col, row = which
+            v_row = (b * v_row + (1 - b) * jnp.mean(q, axis=row)).astype(v_row.dtype)
+            v_col = (b * v_col + (1 - b) * jnp.mean(q, axis=col)).astype(v_col.dtype)
+            col_in_row = col - 1 if col > row else col
+            row_mean = jnp.mean(v_row, axis=col_in_row, keepdims=True)
+            row_factor = jnp.expand_dims(jax.lax.rsqrt(v_row / row_mean), row)
+            col_factor = jnp.expand_dims(jax.lax.rsqrt(v_col), col)
+            u = gw * row_factor.astype(wide) * col_factor.astype(wide)
+            return u.astype(g.dtype), v_row, v_col, v
+
+        updates, v_row, v_col, v = _tree.map_unzip(
+            one, 4, updates, state.v_row, state.v_col, state.v
+        )
+        return updates, ScaleByFactoredRmsState(
+            _tree.safe_increment(state.count), v_row, v_col, v, hp
+        )
+
+    return GradientTransformation(init, update)
+
+
+def _leaf_rms(x: jax.Array) -> jax.Array:
+    x = x.astype(jnp.float32)
+    return jnp.sqrt(jnp.mean(x * x))
+
+
+def scale_by_param_block_rms(min_scale: float = 1e-3) -> GradientTransformation:
+    """Adafactor's relative step: multiplies each leaf by ``max(min_scale, rms(w))``.
+
+    Private to the adafactor alias; ``min_scale`` is the paper's epsilon2.
+    """
+    call = _validate.current_call("optx.adafactor")
+
+    def init(params):
+        del params
+        return EmptyState()
+
+    def update(updates, state, params=None, **extra_args):
+        del extra_args
+        _tree.require_params(call, params)
+
+        def one(u, p):
+            factor = jnp.maximum(min_scale, _leaf_rms(p))
+            return (u.astype(jnp.float32) * factor).astype(u.dtype)
+
+        return jax.tree.map(one, updates, params), state
+
+    return GradientTransformation(init, update)

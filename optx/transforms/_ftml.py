@@ -1,0 +1,110 @@
+"""FTML: Follow the Moving Leader (Zheng and Kwok, 2017), as in MXNet."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from optx import _tree, _validate
+from optx._core import GradientTransformation, ScalarOrSchedule
+from optx._hyperparams import Hyperparams, HyperparamsState
+from optx.transforms._adaptive import moments_like
+
+
+class ScaleByFtmlState(NamedTuple):
+    """State of `scale_by_ftml`: MXNet's ``d``, ``v`` and ``z`` (all start at 0)."""
+
+    count: jax.Array
+    d: Any
+    v: Any
+    z: Any
+    hyperparams: HyperparamsState
+
+
+@_validate.public_call("optx.scale_by_ftml")
+def scale_by_ftml(
+    learning_rate: ScalarOrSchedule = 0.0025,
+    b1: ScalarOrSchedule = 0.6,
+    b2: ScalarOrSchedule = 0.999,
+    eps: ScalarOrSchedule = 1e-8,
+) -> GradientTransformation:
+    """The FTML step: returns the parameter *update* (sign and learning rate included).
+
+    FTML sets the weights to the minimizer of a moving-leader objective, ``w = -z / d``,
+    so the learning rate sits inside its state and cannot be applied afterwards. Update
+    rule (t the 1-based update count, lr = learning_rate at this step)::
+
+        v = b2 * v + (1 - b2) * g**2
+        d_t = (1 - b1**t) / lr * (sqrt(v / (1 - b2**t)) + eps)
+        z = b1 * z + (1 - b1) * g - (d_t - b1 * d_{t-1}) * w
+        u = -z / d_t - w                 (so that w + u = -z / d_t)
+
+    Same as MXNet's FTML (coupled weight decay: chain `add_decayed_weights` first). Do not
+    chain `scale_by_learning_rate` after it: `optx.ftml` is this transform alone.
+
+    Args:
+      learning_rate: > 0 (a float, array or schedule), hyperparameter ``learning_rate``.
+      b1: in [0, 1).
+      b2: in [0, 1).
+      eps: >= 0.
+
+    Raises:
+      ValueError: a learning rate <= 0, a beta outside [0, 1), a negative eps; at update,
+        missing ``params``.
+
+    Examples:
+      >>> import jax.numpy as jnp, optx
+      >>> tx = optx.scale_by_ftml(learning_rate=0.1)
+      >>> w = jnp.array([1.0])
+      >>> tx.update(jnp.array([2.0]), tx.init(w), w)[0]
+      Array([-0.1], dtype=float32)
+
+    References:
+      Zheng and Kwok, 2017, Follow the Moving Leader in Deep Learning,
+      http://proceedings.mlr.press/v70/zheng17a.html
+    """
+    call = "optx.scale_by_ftml"
+    _validate.check_positive(call, "learning_rate", learning_rate)
+    _validate.check_unit_interval(call, "b1", b1)
+    _validate.check_unit_interval(call, "b2", b2)
+    _validate.check_non_negative(call, "eps", eps)
+    hyperparams = Hyperparams(call, learning_rate=learning_rate, b1=b1, b2=b2, eps=eps)
+
+    def init(params):
+        return ScaleByFtmlState(
+            _tree.zero_count(),
+            moments_like(params),
+            moments_like(params),
+            moments_like(params),
+            hyperparams.init(),
+        )
+
+    def update(updates, state, params=None, **extra_args):
+        del extra_args
+        _tree.require_params(call, params)
+        _tree.check_structure(call, state.v, updates)
+        _tree.check_structure(call, state.v, params, what="params")
+        h, hp = hyperparams.resolve(state.hyperparams, state.count)
+        count = _tree.safe_increment(state.count)
+        d_scale = hyperparams.bias_correction(h, "b1", count) / h["learning_rate"]
+        c2 = 1 / hyperparams.bias_correction(h, "b2", count)
+        one_minus_b1 = hyperparams.complement(h, "b1")
+        one_minus_b2 = hyperparams.complement(h, "b2")
+
+        def one(g, d, v, z, w):
+            wide = _tree.wide_dtype(g)
+            gw, ww = g.astype(wide), w.astype(wide)
+            b1_, b2_ = h["b1"].astype(wide), h["b2"].astype(wide)
+            v = (b2_ * v.astype(wide) + one_minus_b2.astype(wide) * gw * gw).astype(v.dtype)
+            d_new = (d_scale * (jnp.sqrt(c2 * v.astype(wide)) + h["eps"])).astype(d.dtype)
+            sigma = d_new.astype(wide) - b1_ * d.astype(wide)
+            z = (b1_ * z.astype(wide) + one_minus_b1.astype(wide) * gw - sigma * ww).astype(z.dtype)
+            u = -z.astype(wide) / d_new.astype(wide) - ww
+            return u.astype(g.dtype), d_new, v, z
+
+        updates, d, v, z = _tree.map_unzip(one, 4, updates, state.d, state.v, state.z, params)
+        return updates, ScaleByFtmlState(count, d, v, z, hp)
+
+    return GradientTransformation(init, update)

@@ -1,0 +1,164 @@
+"""Sign-based scaling: Lion and Signum (momentum followed by the sign)."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from optx import _tree, _validate
+from optx._core import GradientTransformation, ScalarOrSchedule
+from optx._hyperparams import Hyperparams, HyperparamsState
+from optx.transforms._adaptive import moments_like
+
+
+class ScaleByLionState(NamedTuple):
+    """State of `scale_by_lion`: the momentum."""
+
+    count: jax.Array
+    mu: Any
+    hyperparams: HyperparamsState
+
+
+class ScaleBySignumState(NamedTuple):
+    """State of `scale_by_signum`: the momentum."""
+
+    count: jax.Array
+    mu: Any
+    hyperparams: HyperparamsState
+
+
+@_validate.public_call("optx.scale_by_lion")
+def scale_by_lion(
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.99,
+    mu_dtype: Any = None,
+) -> GradientTransformation:
+    """Scales updates by the sign of an interpolation of momentum and gradient (Lion).
+
+    Update rule::
+
+        u = sign(b1 * m + (1 - b1) * g)
+        m = b2 * m + (1 - b2) * g
+
+    The update is computed from the *new* momentum as stored: since
+    ``b1 * m_old + (1 - b1) * g = (b1 * m + (b2 - b1) * g) / b2`` with the new ``m``,
+    ``u = sign(b1 * m + (b2 - b1) * g)``. This needs ``b2 > 0`` (a zero ``b2`` would make
+    the momentum forget everything, so Lion is plain sign descent; use `scale_by_sign`).
+    Same algorithm and defaults as Optax's ``scale_by_lion`` (hard mode).
+
+    Args:
+      b1: interpolation weight of the momentum in the update, in [0, 1).
+      b2: decay of the momentum, in (0, 1).
+      mu_dtype: dtype of the momentum; default float32 (or the params' dtype if wider).
+
+    Examples:
+      >>> import jax.numpy as jnp, optx
+      >>> tx = optx.scale_by_lion()
+      >>> tx.update(jnp.array([0.5, -2.0]), tx.init(jnp.zeros(2)))[0]
+      Array([ 1., -1.], dtype=float32)
+
+    References:
+      Chen et al., 2023, Symbolic Discovery of Optimization Algorithms,
+      https://arxiv.org/abs/2302.06675
+    """
+    call = "optx.scale_by_lion"
+    _validate.check_unit_interval(call, "b1", b1)
+    _validate.check_range(call, "b2", b2, 0.0, 1.0, low_open=True, high_open=True)
+    hyperparams = Hyperparams(call, b1=b1, b2=b2)
+
+    def init(params):
+        return ScaleByLionState(
+            _tree.zero_count(), moments_like(params, mu_dtype), hyperparams.init()
+        )
+
+    def update(updates, state, params=None, **extra_args):
+        del params, extra_args
+        _tree.check_structure(call, state.mu, updates)
+        h, hp = hyperparams.resolve(state.hyperparams, state.count)
+        one_minus_b2 = hyperparams.complement(h, "b2")
+
+        def one(g, m):
+            wide = _tree.wide_dtype(m)
+            gw = g.astype(wide)
+            b1_, b2_ = h["b1"].astype(wide), h["b2"].astype(wide)
+            m = (b2_ * m.astype(wide) + one_minus_b2.astype(wide) * gw).astype(m.dtype)
+            u = jnp.sign(b1_ * m.astype(wide) + (b2_ - b1_) * gw)
+            return u.astype(g.dtype), m
+
+        updates, mu = _tree.map_unzip(one, 2, updates, state.mu)
+        return updates, ScaleByLionState(_tree.safe_increment(state.count), mu, hp)
+
+    return GradientTransformation(init, update)
+
+
+@_validate.public_call("optx.scale_by_signum")
+def scale_by_signum(
+    momentum: ScalarOrSchedule = 0.9,
+    wd_lh: ScalarOrSchedule | None = None,
+    *,
+    accumulator_dtype: Any = None,
+) -> GradientTransformation:
+    """Scales updates by the sign of their moving average (Signum), with MXNet's ``wd_lh``.
+
+    Update rule::
+
+        m = momentum * m + (1 - momentum) * g
+        u = sign(m) + wd_lh * w          (the wd_lh term only when wd_lh is given)
+
+    Followed by ``scale_by_learning_rate(lr)`` this is MXNet's Signum,
+    ``w = (1 - lr * wd_lh) * w - lr * sign(m)``: ``wd_lh`` is weight decay decoupled
+    from the sign (Loshchilov and Hutter's form), while MXNet's ``wd`` is coupled into the
+    gradient before the average (chain `add_decayed_weights` in front). Optax's
+    ``signum`` is the same without ``wd_lh`` (an undebiased EMA then the sign).
+    ``momentum=0`` gives signSGD.
+
+    Args:
+      momentum: decay of the average, in [0, 1).
+      wd_lh: decoupled weight decay, >= 0, or None for none (then params are not needed).
+      accumulator_dtype: dtype of the average; default float32.
+
+    Raises:
+      ValueError: at update, when ``wd_lh`` is given and ``params`` are not.
+
+    References:
+      Bernstein et al., 2018, signSGD: Compressed Optimisation for Non-Convex Problems,
+      https://arxiv.org/abs/1802.04434
+    """
+    call = "optx.scale_by_signum"
+    _validate.check_unit_interval(call, "momentum", momentum)
+    specs = {"momentum": momentum}
+    if wd_lh is not None:
+        _validate.check_non_negative(call, "wd_lh", wd_lh)
+        specs["wd_lh"] = wd_lh
+    hyperparams = Hyperparams(call, **specs)
+
+    def init(params):
+        return ScaleBySignumState(
+            _tree.zero_count(), moments_like(params, accumulator_dtype), hyperparams.init()
+        )
+
+    def update(updates, state, params=None, **extra_args):
+        del extra_args
+        _tree.check_structure(call, state.mu, updates)
+        if wd_lh is not None:
+            _tree.require_params(call, params)
+            _tree.check_structure(call, state.mu, params, what="params")
+        h, hp = hyperparams.resolve(state.hyperparams, state.count)
+        one_minus_mu = hyperparams.complement(h, "momentum")
+
+        def one(g, m, *w):
+            wide = _tree.wide_dtype(m)
+            mu, c = h["momentum"].astype(wide), one_minus_mu.astype(wide)
+            m = (mu * m.astype(wide) + c * g.astype(wide)).astype(m.dtype)
+            u = jnp.sign(m.astype(wide))
+            if w:
+                u = u + h["wd_lh"].astype(wide) * w[0].astype(wide)
+            return u.astype(g.dtype), m
+
+        rest = (params,) if wd_lh is not None else ()
+        updates, mu = _tree.map_unzip(one, 2, updates, state.mu, *rest)
+        return updates, ScaleBySignumState(_tree.safe_increment(state.count), mu, hp)
+
+    return GradientTransformation(init, update)

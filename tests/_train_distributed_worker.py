@@ -1,0 +1,57 @@
+"""Worker for tests/test_train_distributed.py: data-parallel training over 2 processes.
+
+Run by ``optx.train.distributed.launch_local`` (never collected as a test: the work happens
+only under ``__main__``). Each process feeds its half of every global batch; process 0
+saves the final params of each mode to the .npz path given as the first argument.
+"""
+
+import os
+import sys
+
+STEPS = 8
+MODES = {"shard_map": {"mode": "shard_map"}, "jit_zero": {"mode": "jit", "shard_opt_state": True}}
+
+
+def optimizer():
+    import optx
+
+    return optx.chain(optx.clip_by_global_norm(0.1), optx.adam(1e-2))
+
+
+def say_hello():
+    """A function target for launch_local."""
+    print(f"hello from {os.environ['OPTX_PROCESS_ID']} of {os.environ['OPTX_NUM_PROCESSES']}")
+
+
+def main(out_path):
+    import optx
+
+    info = optx.train.distributed.initialize()  # reads OPTX_* from launch_local
+
+    import jax
+    import numpy as np
+    from _train_problem import batches, init_params, loss_fn, take
+
+    assert info.num_processes == 2 and jax.process_count() == 2
+    data = batches(STEPS, seed=3)
+    part = optx.train.distributed.local_slice(data["x"].shape[1])
+    opt = optimizer()
+    saved = {"num_devices": np.asarray(len(jax.devices()))}
+    for name, kwargs in MODES.items():
+        dp = optx.train.data_parallel(loss_fn, opt, **kwargs)
+        state = dp.replicate(optx.train.TrainState.create(init_params(jax.random.key(0)), opt))
+        for i in range(STEPS):
+            local = jax.tree.map(lambda a: a[part], take(data, i))
+            state, metrics = dp(state, dp.shard_batch(local))
+            jax.block_until_ready(state)
+        params = dp.unreplicate(state.params)
+        for key, value in params.items():
+            saved[f"{name}/{key}"] = np.asarray(value)
+        saved[f"{name}/loss"] = np.asarray(metrics["loss"])
+    if info.process_id == 0:
+        np.savez(out_path, **saved)
+    optx.train.distributed.shutdown()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])  # the script's folder (tests/) is on sys.path: _train_problem imports
