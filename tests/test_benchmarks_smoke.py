@@ -19,9 +19,25 @@ def test_runner_end_to_end(tmp_path):
     out_json, out_md = tmp_path / "r.json", tmp_path / "r.md"
     results = run.main(
         [
-            "--trees", "tiny", "--optimizers", "adam", "--step-optimizers", "adam",
-            "--steps-per-call", "2", "--reps", "2", "--warmup", "1", "--scale", "0.01",
-            "--json", str(out_json), "--md", str(out_md), "--quiet",
+            "--trees",
+            "tiny",
+            "--optimizers",
+            "adam",
+            "--step-optimizers",
+            "adam",
+            "--steps-per-call",
+            "2",
+            "--reps",
+            "2",
+            "--warmup",
+            "1",
+            "--scale",
+            "0.01",
+            "--json",
+            str(out_json),
+            "--md",
+            str(out_md),
+            "--quiet",
         ]
     )
     saved = json.loads(out_json.read_text())

@@ -70,7 +70,13 @@ def adam(
     _validate.check_non_negative("optx.adam", "learning_rate", learning_rate)
     return chain(
         scale_by_adam(
-            b1, b2, eps, eps_root, mu_dtype, nu_dtype=nu_dtype, nesterov=nesterov,
+            b1,
+            b2,
+            eps,
+            eps_root,
+            mu_dtype,
+            nu_dtype=nu_dtype,
+            nesterov=nesterov,
             eps_convention=eps_convention,
         ),
         scale_by_learning_rate(learning_rate),

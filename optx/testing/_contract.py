@@ -28,7 +28,7 @@ def _chex():
         import chex
     except ImportError as error:  # pragma: no cover - chex is in the test extra
         raise ImportError(
-            "optx.testing needs chex: pip install 'optx-jax[test]' (or pip install chex)"
+            "optx.testing needs chex: pip install 'optx-jax[testing]' (or pip install chex)"
         ) from error
     return chex
 

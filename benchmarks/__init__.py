@@ -1,0 +1,1 @@
+"""Benchmarks of optx against Optax (not part of the test run; see BENCHMARKS.md)."""
