@@ -13,7 +13,7 @@ Usage::
     python notebooks/_build.py 02 05        # the ones whose names start with these
     python notebooks/_build.py --no-execute # write the notebooks without outputs
 
-Needs the ``notebooks`` extra (nbformat, nbclient, ipykernel, matplotlib, scikit-learn).
+Needs nbformat, nbclient, ipykernel, matplotlib and scikit-learn (the ``test`` extra).
 """
 
 from __future__ import annotations

@@ -118,3 +118,10 @@ def test_construction_errors():
         train.Trainer(PARAMS, "adam", {"beta1": 0.9})
     with pytest.raises(TypeError, match="must be a name or a GradientTransformation"):
         train.Trainer(PARAMS, 3)
+
+
+def test_learning_rate_returns_the_python_float_given():
+    trainer = train.Trainer({"w": jnp.ones(2)}, "sgd", {"learning_rate": 0.1})
+    assert trainer.learning_rate == 0.1
+    trainer.set_learning_rate(0.05)
+    assert trainer.learning_rate == 0.05

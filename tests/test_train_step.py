@@ -210,3 +210,12 @@ def test_argument_errors():
         make_train_step(loss_fn, optx.adam)
     with pytest.raises(TypeError, match=r"loss_fn must be callable"):
         make_train_step(None, opt)
+
+
+def test_reusing_a_donated_state_says_what_happened():
+    params = {"w": jnp.zeros(3)}
+    tx = optx.sgd(0.1)
+    step = optx.train.make_train_step(lambda p, b, r: jnp.sum((p["w"] - b) ** 2), tx)
+    step(optx.train.TrainState.create(params, tx), jnp.ones(3))
+    with pytest.raises(ValueError, match=r"make_train_step: an input array was already donated"):
+        step(optx.train.TrainState.create(params, tx), jnp.ones(3))

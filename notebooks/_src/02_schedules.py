@@ -39,7 +39,9 @@ def values(schedule, steps):
 def grid(named, steps, ncols=4, title=None):
     """One small panel per schedule."""
     nrows = -(-len(named) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 2.3 * nrows), squeeze=False)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(3.2 * ncols, 2.3 * nrows), squeeze=False, dpi=72
+    )
     for ax, (name, schedule) in zip(axes.flat, named.items()):
         ax.plot(values(schedule, steps))
         ax.set_title(name, fontsize=9)

@@ -547,7 +547,7 @@ params = {"weight": jnp.asarray(rng.normal(size=(3, 2)), jnp.float32), "bias": j
 grads = {"weight": jnp.full((3, 2), 2.0), "bias": jnp.full(2, -1.0)}
 state = tx.init(params)
 updates, state = tx.update(grads, state, params)
-print("hyperparameters:", {k: float(v) for k, v in optx.get_hyperparams(state).items()})
+print("hyperparameters:", {k: round(float(v), 6) for k, v in optx.get_hyperparams(state).items()})
 
 # the first Adam step is lr * sign(g) (m_hat / sqrt(v_hat) = g / |g|), plus the decay
 expected_weight = -0.05 * (np.sign(2.0) + 0.01 * np.asarray(params["weight"]))

@@ -164,9 +164,11 @@ assert ensemble_acc >= member_acc.mean() - 0.01 and ensemble_acc > 0.9
 # and every device applies the same update to its replica. `dp.replicate` places the
 # state, `dp.shard_batch` splits a batch over the devices.
 #
-# One rule for CPU devices (DESIGN.md, section 6): CPU collectives can deadlock when many
-# multi-device calls are in flight, so a host loop syncs each step
-# (`jax.block_until_ready`). On GPUs and TPUs this is not needed.
+# One rule for CPU devices: JAX's CPU collectives can deadlock when many multi-device calls
+# are in flight at once (about 40 without a sync), so a host loop that uses them syncs
+# each step, or every few steps (`jax.block_until_ready`). The `XLA_FLAGS` setting in the
+# first cell makes a hung collective fail after 20 s instead of hanging. Accelerators do
+# not need the sync.
 
 # %%
 opt = optx.chain(optx.clip_by_global_norm(1.0), optx.adam(1e-2))

@@ -82,6 +82,8 @@ class Trainer:
                 f"{type(optimizer).__name__}"
             )
         self._tx = tx
+        given = optimizer_params.get("learning_rate")
+        self._lr_given = float(given) if isinstance(given, (int, float)) else None
         self.params = commit(params)
         self.opt_state = commit(tx.init(params))
         self._grads: Any = None
@@ -94,14 +96,22 @@ class Trainer:
 
     @property
     def learning_rate(self) -> float:
-        """The learning rate used for the latest update (its initial value before any)."""
+        """The learning rate used for the latest update (its initial value before any).
+
+        The state holds it in float32; while it is still the Python float you gave (to
+        ``optimizer_params`` or `set_learning_rate`), that float is returned, so
+        ``trainer.learning_rate == 0.1`` holds as in Gluon.
+        """
         values = get_hyperparams(self.opt_state)
         if "learning_rate" not in values:
             raise AttributeError(
                 f"{_CALL}.learning_rate: the optimizer has no single 'learning_rate'; its "
                 f"hyperparameters are {sorted(values)}"
             )
-        return float(values["learning_rate"])
+        stored = float(values["learning_rate"])
+        if self._lr_given is not None and stored == float(jnp.float32(self._lr_given)):
+            return self._lr_given
+        return stored
 
     def set_learning_rate(self, lr: float) -> None:
         """Sets the learning rate for the next updates, without recompiling.
@@ -111,6 +121,7 @@ class Trainer:
         """
         try:
             self.opt_state = set_hyperparams(self.opt_state, learning_rate=lr)
+            self._lr_given = float(lr)
         except ValueError as err:
             raise ValueError(
                 f"{_CALL}.set_learning_rate: the learning rate is driven by a schedule; "

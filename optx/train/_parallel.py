@@ -18,6 +18,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from optx import _validate
 from optx._core import GradientTransformation
+from optx.train._donation import DonatingStep
 from optx.train._state import TrainState
 from optx.train._step import (
     LossFn,
@@ -29,6 +30,9 @@ from optx.train._step import (
 from optx.train._zero import zero_shardings
 
 MODES = ("shard_map", "pmap", "jit")
+
+
+_CALL = "optx.train.data_parallel"
 
 
 def _is_key(x: Any) -> bool:
@@ -181,7 +185,7 @@ def _shard_map_step(loss_fn, optimizer, mesh, axis_name, bspec, opts):
     body = make_step_body(loss_fn, optimizer, axis_name=axis_name, **opts)
     rep = PartitionSpec()
     mapped = jax.shard_map(body, mesh=mesh, in_specs=(rep, bspec), out_specs=(rep, rep))
-    return jax.jit(mapped, donate_argnums=0)
+    return DonatingStep(jax.jit(mapped, donate_argnums=0), _CALL)
 
 
 def _zero_shard_map_step(loss_fn, optimizer, dp, bspec, opts):
@@ -208,7 +212,7 @@ def _zero_shard_map_step(loss_fn, optimizer, dp, bspec, opts):
         return lax.with_sharding_constraint(state, dp.state_shardings(state)), metrics
 
     step = one_step if k == 1 else lambda state, batches: lax.scan(one_step, state, batches)
-    return jax.jit(step, donate_argnums=0)
+    return DonatingStep(jax.jit(step, donate_argnums=0), _CALL)
 
 
 def _jit_step(loss_fn, optimizer, dp, bspec, opts):
@@ -222,7 +226,7 @@ def _jit_step(loss_fn, optimizer, dp, bspec, opts):
         state = lax.with_sharding_constraint(state, dp.state_shardings(state))
         return state, jax.tree.map(lambda m: lax.with_sharding_constraint(m, replicated), metrics)
 
-    return jax.jit(step, donate_argnums=0)
+    return DonatingStep(jax.jit(step, donate_argnums=0), _CALL)
 
 
 def _pmap_step(loss_fn, optimizer, devices, axis_name, opts):

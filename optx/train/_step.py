@@ -18,6 +18,7 @@ from jax import lax
 from optx import _tree, _validate
 from optx._core import GradientTransformation, _accepting_extra_args, apply_updates
 from optx._hyperparams import get_hyperparams
+from optx.train._donation import DonatingStep
 from optx.train._state import TrainState
 
 LossFn = Callable[..., Any]
@@ -267,4 +268,6 @@ def make_train_step(
     )
     if not jit:
         return body
-    return jax.jit(body, donate_argnums=0 if donate else ())
+    if not donate:
+        return jax.jit(body)
+    return DonatingStep(jax.jit(body, donate_argnums=0), "optx.train.make_train_step")

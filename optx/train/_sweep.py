@@ -15,6 +15,7 @@ import jax.numpy as jnp
 from optx import _validate
 from optx._core import GradientTransformation
 from optx._hyperparams import set_hyperparams
+from optx.train._donation import DonatingStep
 from optx.train._state import TrainState
 from optx.train._step import LossFn, StepFn, _check_step_args, make_step_body
 
@@ -199,4 +200,6 @@ def make_sweep_step(
     mapped = jax.vmap(body, in_axes=(0, None if shared_batch else 0))
     if not jit:
         return mapped
-    return jax.jit(mapped, donate_argnums=0 if donate else ())
+    if not donate:
+        return jax.jit(mapped)
+    return DonatingStep(jax.jit(mapped, donate_argnums=0), "optx.train.make_sweep_step")
