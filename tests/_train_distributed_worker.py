@@ -23,6 +23,32 @@ def say_hello():
     print(f"hello from {os.environ['OPTX_PROCESS_ID']} of {os.environ['OPTX_NUM_PROCESSES']}")
 
 
+def _checkpoint_round_trip(dp, state, batch, part, out_path):
+    """Save a state whose moments are split across both processes, restore it, step both."""
+    import jax
+    import numpy as np
+
+    import optx
+
+    path = out_path + ".ckpt"
+    optx.train.save(path, state)  # every process calls it; process 0 writes
+    restored = optx.train.restore(path, like=state)
+    local = jax.tree.map(lambda a: a[part], batch)
+    same_sharding = all(
+        a.sharding == b.sharding for a, b in zip(jax.tree.leaves(state), jax.tree.leaves(restored))
+    )
+    continued, _ = dp(restored, dp.shard_batch(local))
+    jax.block_until_ready(continued)
+    original, _ = dp(state, dp.shard_batch(local))
+    jax.block_until_ready(original)
+    a = dp.unreplicate(continued.params)
+    b = dp.unreplicate(original.params)
+    return {
+        "ckpt/same_sharding": np.asarray(same_sharding),
+        "ckpt/max_diff": np.asarray(max(float(np.max(np.abs(a[k] - b[k]))) for k in a)),
+    }
+
+
 def main(out_path):
     import optx
 
@@ -48,6 +74,8 @@ def main(out_path):
         for key, value in params.items():
             saved[f"{name}/{key}"] = np.asarray(value)
         saved[f"{name}/loss"] = np.asarray(metrics["loss"])
+        if kwargs.get("shard_opt_state"):
+            saved.update(_checkpoint_round_trip(dp, state, take(data, 0), part, out_path))
     if info.process_id == 0:
         np.savez(out_path, **saved)
     optx.train.distributed.shutdown()

@@ -43,6 +43,10 @@ def test_two_processes_match_single_process_training(tmp_path):
         for name, value in expected.params.items():
             np.testing.assert_allclose(saved[f"{mode}/{name}"], value, atol=1e-5)
         np.testing.assert_allclose(saved[f"{mode}/loss"], metrics["loss"][-1], rtol=1e-4)
+    # A checkpoint of a state whose optimizer moments are split across the two processes
+    # restores with the same shardings and continues bit for bit.
+    assert bool(saved["ckpt/same_sharding"])
+    assert float(saved["ckpt/max_diff"]) == 0.0
 
 
 def _script(tmp_path, body):

@@ -63,7 +63,26 @@ def _describe(kind: str, dtype: str, shape: list[int]) -> str:
     return f"PRNG key {text}" if kind == "key" else text
 
 
+def _host_copy(leaf: Any) -> Any:
+    """A leaf every process can read whole: arrays spread over several processes are gathered.
+
+    A replicated array is read from this process's own copy; a sharded one is assembled
+    with ``process_allgather`` (a collective: every process must call `save`).
+    """
+    if not isinstance(leaf, jax.Array) or leaf.is_fully_addressable:
+        return leaf
+    if leaf.sharding.is_fully_replicated:
+        return leaf.addressable_data(0)
+    from jax.experimental import multihost_utils
+
+    if _is_key(leaf):
+        data = multihost_utils.process_allgather(jax.random.key_data(leaf), tiled=True)
+        return jax.random.wrap_key_data(jnp.asarray(data), impl=jax.random.key_impl(leaf))
+    return multihost_utils.process_allgather(leaf, tiled=True)
+
+
 def _leaf_spec(leaf: Any) -> tuple[dict[str, Any], np.ndarray]:
+    leaf = _host_copy(leaf)
     if _is_key(leaf):
         data = np.asarray(jax.random.key_data(leaf))
         spec = {"kind": "key", "impl": str(jax.random.key_impl(leaf)), "shape": list(leaf.shape)}
@@ -98,6 +117,10 @@ def save(path: str | os.PathLike, tree: Any, *, metadata: dict | None = None) ->
     The file is written to a temporary file in the same directory, flushed and fsynced,
     then renamed over ``path`` (`os.replace`), so a crash at any moment leaves either the
     previous checkpoint or the new one, never a partial file.
+
+    With several processes (``jax.distributed``), every process must call `save`: arrays
+    sharded across processes are gathered, process 0 alone writes the file (on a file
+    system the others can read), and all processes wait until it is in place.
 
     Args:
       path: the file to write.
@@ -143,6 +166,18 @@ def save(path: str | os.PathLike, tree: Any, *, metadata: dict | None = None) ->
             f"optx.train.save: metadata must be JSON-serializable: {err}"
         ) from err
     path = os.fspath(path)
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        if jax.process_index() == 0:
+            _write(path, header_bytes, datas)
+        multihost_utils.sync_global_devices(f"optx.train.save {path}")
+        return
+    _write(path, header_bytes, datas)
+
+
+def _write(path: str, header_bytes: bytes, datas: list[np.ndarray]) -> None:
+    """Temporary file, fsync, atomic rename, fsync of the directory."""
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
     try:
@@ -264,12 +299,28 @@ def _decode(spec: dict, payload: memoryview, like_leaf: Any = None) -> Any:
         return convert[spec["kind"]](data.item())
     if isinstance(like_leaf, np.ndarray) and spec["kind"] != "key":
         return data
+    if isinstance(like_leaf, jax.Array) and not like_leaf.is_fully_addressable:
+        return _place_global(spec, data, like_leaf)
     value = jnp.asarray(data)
     if spec["kind"] == "key":
         value = jax.random.wrap_key_data(value, impl=spec["impl"])
     if isinstance(like_leaf, jax.Array):
         value = jax.device_put(value, like_leaf.sharding)
     return value
+
+
+def _place_global(spec: dict, data: np.ndarray, like_leaf: jax.Array) -> jax.Array:
+    """An array spanning several processes, each filling its own shards from ``data``."""
+    sharding = like_leaf.sharding
+    if spec["kind"] == "key":
+        if not sharding.is_fully_replicated:
+            raise CheckpointError(
+                f"optx.train.restore: {spec['path']} is a PRNG key array sharded across "
+                "processes; replicate it (as TrainState.rng is) to restore it"
+            )
+        raw = jax.make_array_from_callback(data.shape, sharding, lambda index: data[index])
+        return jax.random.wrap_key_data(raw, impl=spec["impl"])
+    return jax.make_array_from_callback(data.shape, sharding, lambda index: data[index])
 
 
 def _nest(specs: list[dict], values: list[Any]) -> Any:
