@@ -48,3 +48,21 @@ def test_no_private_jax_imports():
     root = pathlib.Path(optx.__file__).parent
     offenders = [str(p) for p in root.rglob("*.py") if "jax._src" in p.read_text()]
     assert not offenders, offenders
+
+
+OPTIMIZERS = [*optx._optimizers.__all__, "ranger"]
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_optimizer_docstring_gives_rule_arguments_and_reference(name):
+    doc = getattr(optx, name).__doc__
+    assert "Update rule" in doc or "::" in doc, "no update rule"
+    assert "Args:" in doc and "References:" in doc
+
+
+@pytest.mark.parametrize(
+    "name", [n for n in optx.transforms.__all__ if n[0].islower() and n != "reduce_on_plateau"]
+)
+def test_transform_docstring_gives_its_rule(name):
+    doc = getattr(optx, name).__doc__
+    assert "rule" in doc.lower() or "::" in doc, "no update rule"

@@ -240,6 +240,9 @@ def nadamw(
 ) -> GradientTransformation:
     """NAdam with decoupled weight decay (multiplied by the learning rate, as Optax).
 
+    Update rule: ``w = w - learning_rate * (nadam_direction + weight_decay * w)``, the
+    direction as in `scale_by_nadam`.
+
     ``chain(scale_by_nadam, add_decayed_weights(weight_decay, mask), scale_by_learning_rate)``;
     with ``schedule_decay=0`` it equals Optax's `nadamw`. PyTorch's
     ``NAdam(decoupled_weight_decay=True)`` is the same with its default ``momentum_decay``.

@@ -194,7 +194,12 @@ def lbsgd(
 ) -> GradientTransformation:
     """MXNet's LBSGD: large-batch SGD emulated by accumulating ``batch_scale`` calls.
 
-    ``scale_by_lbsgd(...)`` alone (see it for the rule): every ``batch_scale``-th call
+    Update rule (see `scale_by_lbsgd` for the warmup factor ``mult``)::
+
+        every batch_scale-th call:  m = momentum * m - lr * mult * (mean(g) + wd * w);  w += m
+        other calls:                w unchanged (zero update)
+
+    ``scale_by_lbsgd(...)`` alone: every ``batch_scale``-th call
     applies momentum SGD (rate inside the momentum) with the mean of the accumulated
     gradients and the rate multiplied by a warmup factor ('linear', 'power2', 'sqrt' ramps
     from 1 to ``batch_scale`` over ``warmup_epochs * updates_per_epoch`` calls, or 'lars',

@@ -26,7 +26,8 @@ ClipByGlobalNormState = ClipState
 def clip(max_delta: ScalarOrSchedule) -> GradientTransformation:
     """Clips each update element to ``[-max_delta, max_delta]``.
 
-    MXNet's ``clip_gradient`` (with ``rescale_grad`` applied first).
+    Update rule: ``u = clip(g, -max_delta, max_delta)``, elementwise. MXNet's
+    ``clip_gradient`` (with ``rescale_grad`` applied first).
 
     Args:
       max_delta: > 0, hyperparameter ``max_delta``.

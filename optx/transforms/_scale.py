@@ -62,6 +62,8 @@ def scale(step_size: ScalarOrSchedule) -> GradientTransformation:
 def scale_by_schedule(step_size_fn: ScalarOrSchedule) -> GradientTransformation:
     """Multiplies updates by ``step_size_fn(count)``, ``count`` being the updates done so far.
 
+    Update rule: ``u = step_size_fn(count) * g``.
+
     Args:
       step_size_fn: a schedule ``count -> scalar``.
 
@@ -83,6 +85,8 @@ def scale_by_learning_rate(
 ) -> GradientTransformation:
     """Multiplies updates by ``-learning_rate`` (or ``+learning_rate`` with ``flip_sign=False``).
 
+    Update rule: ``u = -learning_rate * g``.
+
     The state has the same structure whether ``learning_rate`` is a float, an array or a
     schedule (unlike Optax, whose state changes with it). The value used for the latest
     update is read by ``optx.get_hyperparams(state)["learning_rate"]``.
@@ -101,7 +105,9 @@ def scale_by_learning_rate(
 
 
 def scale_by_sign() -> GradientTransformation:
-    """Replaces each update by its sign: ``u = sign(g)``. Keeps no state.
+    """Replaces each update by its sign. Keeps no state.
+
+    Update rule: ``u = sign(g)`` (0 where ``g`` is 0).
 
     Examples:
       >>> import jax.numpy as jnp, optx
