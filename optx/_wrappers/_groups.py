@@ -10,7 +10,7 @@ import jax
 from optx import _tree, _validate
 from optx._core import GradientTransformation, ScalarOrSchedule, chain, identity
 from optx._hyperparams import Hyperparams, HyperparamsState, get_hyperparams
-from optx._wrappers._masking import as_labeller, path_string, resolve_labels
+from optx._wrappers._masking import as_labeller, known_labels
 
 NO_DECAY_RULES: dict[str, str] = {
     "*bias": "no_decay",
@@ -46,15 +46,8 @@ def _group_scale(call, base_name, base_value, mult_name, mults, labels, *, decay
     hyperparams = Hyperparams(call, **specs)
 
     def group_of(params):
-        flat = resolve_labels(call, labels, params)
-        paths = [path_string(p) for p, _ in jax.tree_util.tree_flatten_with_path(params)[0]]
-        for path, label in zip(paths, flat):
-            if label not in mults:
-                raise ValueError(
-                    f"{call}: the parameter at {path or '<root>'!r} is in group {label!r}, "
-                    f"which is not in groups {list(mults)}; add it to groups= or change labels="
-                )
-        return flat
+        fix = "add it to groups= or change labels="
+        return known_labels(call, labels, params, mults, fix, noun="is in group")
 
     def init(params):
         group_of(params)

@@ -159,6 +159,21 @@ def resolve_labels(call: str, labels: Any, params: Any, what: str = "labels") ->
     return out
 
 
+def known_labels(
+    call: str, labels: Any, params: Any, known: Any, fix: str, noun: str = "has label"
+) -> list:
+    """`resolve_labels`, refusing a label not in ``known``; the error names the path and ``fix``."""
+    flat = resolve_labels(call, labels, params)
+    paths = [path_string(p) for p, _ in jax.tree_util.tree_flatten_with_path(params)[0]]
+    for path, label in zip(paths, flat):
+        if label not in known:
+            raise ValueError(
+                f"{call}: the parameter at {path or '<root>'!r} {noun} {label!r}, which is "
+                f"not one of {list(known)}; {fix}"
+            )
+    return flat
+
+
 def resolve_bool_mask(call: str, mask: Any, params: Any) -> list[bool]:
     """One Python bool per leaf of ``params`` (see `resolve_labels`)."""
     flat = resolve_labels(call, mask, params, what="mask")
@@ -288,14 +303,7 @@ def partition(transforms: Mapping[Hashable, GradientTransformation], labels: Any
     updaters = {label: _accepting_extra_args(tx.update) for label, tx in transforms.items()}
 
     def keeps(params):
-        flat = resolve_labels(call, labels, params)
-        paths = [path_string(p) for p, _ in jax.tree_util.tree_flatten_with_path(params)[0]]
-        for path, label in zip(paths, flat):
-            if label not in transforms:
-                raise ValueError(
-                    f"{call}: the parameter at {path or '<root>'!r} has label {label!r}, "
-                    f"which has no transformation; known labels: {list(transforms)}"
-                )
+        flat = known_labels(call, labels, params, transforms, "give it a transformation")
         return {label: [x == label for x in flat] for label in transforms}
 
     def init(params):
