@@ -6,6 +6,7 @@ Every function here takes already-built pytrees; `run.py` decides what to measur
 from __future__ import annotations
 
 import contextlib
+import re
 import statistics
 import time
 import warnings
@@ -18,6 +19,7 @@ import jax.numpy as jnp
 # Donating a state leaf that no output can reuse (a scalar placeholder, a buffer whose
 # shape changes) makes JAX warn; the benchmark donates everything on purpose.
 _DONATION_WARNING = "Some donated buffers were not usable"
+_INSTRUCTION = re.compile(r"^\s+(?:ROOT )?%\S+ = ", re.MULTILINE)
 
 
 @contextlib.contextmanager
@@ -60,7 +62,9 @@ def compile_stats(jitted: Callable, args: tuple) -> dict:
     compile again. Returns ``lower_s`` (trace + lower to StableHLO), ``compile_s`` (XLA),
     ``total_compile_s``, ``temp_bytes`` (buffers the executable allocates besides its
     arguments and outputs), ``argument_bytes``, ``output_bytes`` and ``alias_bytes``
-    (outputs written into donated arguments).
+    (outputs written into donated arguments) and ``hlo_instructions`` (in the optimized
+    HLO, fusion bodies included: a deterministic proxy for XLA compile time, which on a
+    loaded machine varies by tens of percent).
     """
     t0 = time.perf_counter()
     lowered = jitted.lower(*args)
@@ -68,6 +72,7 @@ def compile_stats(jitted: Callable, args: tuple) -> dict:
     compiled = lowered.compile()
     t2 = time.perf_counter()
     mem = compiled.memory_analysis()
+    hlo = compiled.as_text() or ""
     stats = {
         "lower_s": t1 - t0,
         "compile_s": t2 - t1,
@@ -76,6 +81,7 @@ def compile_stats(jitted: Callable, args: tuple) -> dict:
         "argument_bytes": int(mem.argument_size_in_bytes),
         "output_bytes": int(mem.output_size_in_bytes),
         "alias_bytes": int(mem.alias_size_in_bytes),
+        "hlo_instructions": len(_INSTRUCTION.findall(hlo)),
     }
     return stats
 

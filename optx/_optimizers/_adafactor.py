@@ -12,12 +12,11 @@ from optx._core import GradientTransformation, ScalarOrSchedule, chain, identity
 from optx._hyperparams import rename_hyperparams
 from optx.transforms import (
     add_decayed_weights,
-    clip_by_block_rms,
     ema,
     scale_by_factored_rms,
     scale_by_learning_rate,
 )
-from optx.transforms._factored import scale_by_param_block_rms
+from optx.transforms._factored import scale_by_factored_rms_clipped, scale_by_param_block_rms
 
 
 @_validate.public_call("optx.adafactor")
@@ -78,11 +77,11 @@ def adafactor(
     call = "optx.adafactor"
     lr = 1.0 if learning_rate is None else learning_rate
     _validate.check_non_negative(call, "learning_rate", lr)
-    if clipping_threshold is not None:
-        _validate.check_positive(call, "clipping_threshold", clipping_threshold)
-        clipping = rename_hyperparams(
-            clip_by_block_rms(clipping_threshold), {"threshold": "clipping_threshold"}
-        )
+    moments = (factored, decay_rate, decay_offset, min_dim_size_to_factor, eps)
+    if clipping_threshold is None:
+        scaling = scale_by_factored_rms(*moments)
+    else:  # one pass per leaf: chaining clip_by_block_rms would store every update first
+        scaling = scale_by_factored_rms_clipped(*moments, clipping_threshold)
     if momentum is None:
         momentum_tx = identity()
     else:
@@ -91,8 +90,7 @@ def adafactor(
             ema(momentum, debias=False, accumulator_dtype=dtype_momentum), {"decay": "momentum"}
         )
     return chain(
-        scale_by_factored_rms(factored, decay_rate, decay_offset, min_dim_size_to_factor, eps),
-        identity() if clipping_threshold is None else clipping,
+        scaling,
         scale_by_param_block_rms() if multiply_by_parameter_scale else identity(),
         momentum_tx,
         identity()

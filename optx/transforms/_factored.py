@@ -97,12 +97,61 @@ def scale_by_factored_rms(
       Shazeer and Stern, 2018, Adafactor: Adaptive Learning Rates with Sublinear Memory
       Cost, https://arxiv.org/abs/1804.04235
     """
-    call = "optx.scale_by_factored_rms"
+    return _factored_rms(
+        "optx.scale_by_factored_rms",
+        factored,
+        decay_rate,
+        step_offset,
+        min_dim_size_to_factor,
+        epsilon,
+    )
+
+
+def scale_by_factored_rms_clipped(
+    factored: bool,
+    decay_rate: ScalarOrSchedule,
+    step_offset: int,
+    min_dim_size_to_factor: int,
+    epsilon: ScalarOrSchedule,
+    clipping_threshold: ScalarOrSchedule,
+) -> GradientTransformation:
+    """`scale_by_factored_rms` then `clip_by_block_rms`, in one pass per leaf (adafactor's).
+
+    Private to the adafactor alias (hyperparameters ``decay_rate``, ``epsilon``,
+    ``clipping_threshold``). The two transforms chained make XLA store every leaf's update
+    in a param-sized temporary, because the update feeds both the RMS reduction and the
+    rescaling; here the RMS is computed from the gradient and the statistics directly.
+    """
+    call = _validate.current_call("optx.adafactor")
+    _validate.check_positive(call, "clipping_threshold", clipping_threshold)
+    return _factored_rms(
+        call,
+        factored,
+        decay_rate,
+        step_offset,
+        min_dim_size_to_factor,
+        epsilon,
+        clipping_threshold,
+    )
+
+
+def _factored_rms(
+    call: str,
+    factored: bool,
+    decay_rate: ScalarOrSchedule,
+    step_offset: int,
+    min_dim_size_to_factor: int,
+    epsilon: ScalarOrSchedule,
+    clipping_threshold: ScalarOrSchedule | None = None,
+) -> GradientTransformation:
     _validate.check_positive(call, "decay_rate", decay_rate)
     _validate.check_non_negative(call, "epsilon", epsilon)
     _validate.check_int(call, "step_offset", step_offset, 0)
     _validate.check_int(call, "min_dim_size_to_factor", min_dim_size_to_factor, 1)
-    hyperparams = Hyperparams(call, decay_rate=decay_rate, epsilon=epsilon)
+    specs = {"decay_rate": decay_rate, "epsilon": epsilon}
+    if clipping_threshold is not None:
+        specs["clipping_threshold"] = clipping_threshold
+    hyperparams = Hyperparams(call, **specs)
 
     def axes(x):
         return factored_axes(jnp.shape(x), factored, min_dim_size_to_factor)
@@ -134,23 +183,49 @@ def scale_by_factored_rms(
         k = (state.count - step_offset).astype(jnp.float32)
         beta = 1 - (k + 1) ** (-h["decay_rate"])
 
+        def clip(u, mean_square):
+            """``u * min(1, threshold / rms(u))``, with ``mean_square = mean(u**2)``."""
+            if clipping_threshold is None:
+                return u
+            threshold = h["clipping_threshold"]
+            rms = jnp.sqrt(mean_square.astype(jnp.float32))
+            factor = threshold / jnp.maximum(rms, threshold)
+            return u * factor.astype(u.dtype)
+
+        # Each mean of squares below is written so that it shares no subexpression with the
+        # update or with the other means: XLA then reduces it straight from the gradient
+        # instead of storing a param-sized temporary that two reductions (or a reduction and
+        # the update) would read.
         def one(g, v_row, v_col, v):
             wide = _tree.wide_dtype(g)
             gw = g.astype(wide)
             b = beta.astype(wide)
-            q = gw * gw + h["epsilon"].astype(wide)
+            eps = h["epsilon"].astype(wide)
             which = axes(g)
             if which is None:
-                v = (b * v.astype(wide) + (1 - b) * q).astype(v.dtype)
-                return (gw * jax.lax.rsqrt(v.astype(wide))).astype(g.dtype), v_row, v_col, v
+                v = (b * v.astype(wide) + (1 - b) * (gw * gw + eps)).astype(v.dtype)
+                vw = v.astype(wide)
+                u = gw * jax.lax.rsqrt(vw)
+                needs_ms = clipping_threshold is not None
+                return (
+                    clip(u, jnp.mean((gw / vw) * gw) if needs_ms else None).astype(g.dtype),
+                    v_row,
+                    v_col,
+                    v,
+                )
             col, row = which
-            v_row = (b * v_row + (1 - b) * jnp.mean(q, axis=row)).astype(v_row.dtype)
-            v_col = (b * v_col + (1 - b) * jnp.mean(q, axis=col)).astype(v_col.dtype)
+            mean_row = jnp.mean(gw * gw, axis=row) + eps
+            mean_col = jnp.mean(jnp.abs(gw) * jnp.abs(gw), axis=col) + eps
+            v_row = (b * v_row + (1 - b) * mean_row).astype(v_row.dtype)
+            v_col = (b * v_col + (1 - b) * mean_col).astype(v_col.dtype)
             col_in_row = col - 1 if col > row else col
             row_mean = jnp.mean(v_row, axis=col_in_row, keepdims=True)
-            row_factor = jnp.expand_dims(jax.lax.rsqrt(v_row / row_mean), row)
-            col_factor = jnp.expand_dims(jax.lax.rsqrt(v_col), col)
-            u = gw * row_factor.astype(wide) * col_factor.astype(wide)
+            row_factor = jnp.expand_dims(jax.lax.rsqrt(v_row / row_mean), row).astype(wide)
+            col_factor = jnp.expand_dims(jax.lax.rsqrt(v_col), col).astype(wide)
+            u = gw * row_factor * col_factor
+            if clipping_threshold is not None:
+                squares = (gw * (row_factor * row_factor)) * (gw * (col_factor * col_factor))
+                u = clip(u, jnp.mean(squares))
             return u.astype(g.dtype), v_row, v_col, v
 
         updates, v_row, v_col, v = _tree.map_unzip(
