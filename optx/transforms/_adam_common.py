@@ -1,10 +1,31 @@
-"""Per-leaf arithmetic shared by the Adam variants."""
+"""Scalars and per-leaf arithmetic shared by the Adam variants."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import jax
+
+from optx import _tree
+from optx._hyperparams import Hyperparams
+
+
+def adam_scalars(call: str, hyperparams: Hyperparams, state: Any, updates: Any) -> tuple:
+    """The scalars of one update of a (b1, b2) moment transform, computed once per update.
+
+    Checks ``updates`` against ``state.mu`` and returns ``(values, new_hyperparams_state,
+    count, c1, c2, one_minus_b1, one_minus_b2)``: the resolved hyperparameters, the
+    1-based count of this update, ``c1 = 1 / (1 - b1**t)``, ``c2 = 1 / (1 - b2**t)`` and
+    the exact complements (see `Hyperparams.complement`).
+    """
+    _tree.check_structure(call, state.mu, updates)
+    h, hp = hyperparams.resolve(state.hyperparams, state.count)
+    count = _tree.safe_increment(state.count)
+    c1 = 1 / hyperparams.bias_correction(h, "b1", count)
+    c2 = 1 / hyperparams.bias_correction(h, "b2", count)
+    one_minus_b1 = hyperparams.complement(h, "b1")
+    one_minus_b2 = hyperparams.complement(h, "b2")
+    return h, hp, count, c1, c2, one_minus_b1, one_minus_b2
 
 
 def ema_into(decay: jax.Array, complement: jax.Array, buf: jax.Array, x: jax.Array, wide: Any):

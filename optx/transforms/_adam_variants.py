@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from optx import _tree, _validate
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
-from optx.transforms._adam_common import ema_into
+from optx.transforms._adam_common import adam_scalars, ema_into
 from optx.transforms._adaptive import moments_like
 
 
@@ -184,13 +184,9 @@ def scale_by_amsgrad(
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
-        _tree.check_structure(call, state.mu, updates)
-        h, hp = hyperparams.resolve(state.hyperparams, state.count)
-        count = _tree.safe_increment(state.count)
-        c1 = 1 / hyperparams.bias_correction(h, "b1", count)
-        c2 = 1 / hyperparams.bias_correction(h, "b2", count)
-        one_minus_b1 = hyperparams.complement(h, "b1")
-        one_minus_b2 = hyperparams.complement(h, "b2")
+        h, hp, count, c1, c2, one_minus_b1, one_minus_b2 = adam_scalars(
+            call, hyperparams, state, updates
+        )
 
         def one(g, m, v, v_max):
             wide = _tree.wide_dtype(g)

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 from optx import _tree, _validate
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
+from optx.transforms._adam_common import adam_scalars
 
 
 class ScaleByAdamState(NamedTuple):
@@ -129,13 +130,9 @@ def scale_by_adam(
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
-        _tree.check_structure(call, state.mu, updates)
-        h, hp = hyperparams.resolve(state.hyperparams, state.count)
-        count = _tree.safe_increment(state.count)
-        c1 = 1 / hyperparams.bias_correction(h, "b1", count)
-        c2 = 1 / hyperparams.bias_correction(h, "b2", count)
-        one_minus_b1 = hyperparams.complement(h, "b1")
-        one_minus_b2 = hyperparams.complement(h, "b2")
+        h, hp, count, c1, c2, one_minus_b1, one_minus_b2 = adam_scalars(
+            call, hyperparams, state, updates
+        )
         if eps_hat:  # sqrt(1 - b2**t) multiplies the update; v is read uncorrected
             hat_scale, c2 = jnp.sqrt(hyperparams.bias_correction(h, "b2", count)), 1.0
         if nesterov:
