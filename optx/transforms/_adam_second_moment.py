@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from optx import _tree, _validate
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
-from optx.transforms._adam_common import adam_scalars
+from optx.transforms._adam_common import adam_scalars, ema_into
 from optx.transforms._adaptive import moments_like
 
 
@@ -101,9 +101,8 @@ def scale_by_belief(
         def one(g, m, s):
             wide = _tree.wide_dtype(g)
             gw = g.astype(wide)
-            b1_, b2_ = h["b1"].astype(wide), h["b2"].astype(wide)
-            c_b1, c_b2 = one_minus_b1.astype(wide), one_minus_b2.astype(wide)
-            m = (b1_ * m.astype(wide) + c_b1 * gw).astype(m.dtype)
+            b2_, c_b2 = h["b2"].astype(wide), one_minus_b2.astype(wide)
+            m = ema_into(h["b1"], one_minus_b1, m, gw, wide)
             surprise = gw - m.astype(wide)
             s = (b2_ * s.astype(wide) + c_b2 * surprise * surprise + h["eps_root"]).astype(s.dtype)
             denom = jnp.sqrt(c2 * s.astype(wide)) + h["eps"]

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from optx import _tree, _validate
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
-from optx.transforms._adam_common import adam_scalars
+from optx.transforms._adam_common import adam_scalars, ema_into
 
 
 class ScaleByAdamState(NamedTuple):
@@ -141,10 +141,10 @@ def scale_by_adam(
         def one(g, m, v):
             wide = _wide(g)
             gw = g.astype(wide)
-            b1_, b2_ = h["b1"].astype(wide), h["b2"].astype(wide)
-            m = (b1_ * m.astype(wide) + one_minus_b1.astype(wide) * gw).astype(m.dtype)
-            v = (b2_ * v.astype(wide) + one_minus_b2.astype(wide) * gw * gw).astype(v.dtype)
+            m = ema_into(h["b1"], one_minus_b1, m, gw, wide)
+            v = ema_into(h["b2"], one_minus_b2, v, gw * gw, wide)
             if nesterov:
+                b1_ = h["b1"].astype(wide)
                 m_hat = b1_ * c1_next * m.astype(wide) + one_minus_b1.astype(wide) * c1 * gw
             else:
                 m_hat = c1 * m.astype(wide)
