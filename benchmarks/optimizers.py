@@ -18,6 +18,7 @@ class Pair(NamedTuple):
     optax: Callable[[Any], Any]
     needs: tuple[str, ...]  # optx names that must exist
     note: str = ""
+    optx_baseline: Callable[[Any], Any] | None = None  # timed in the same alternation
 
 
 def _clip_adamw(lib: Any) -> Any:
@@ -62,7 +63,9 @@ PAIRS: dict[str, Pair] = {
         lambda x: x.adam(1e-3, mu_dtype=jnp.bfloat16, nu_dtype=jnp.bfloat16),
         lambda o: o.adam(1e-3, mu_dtype=jnp.bfloat16),
         ("adam",),
-        "optx: both moments bf16; Optax: mu bf16 only (it has no nu_dtype)",
+        "optx: both moments bf16; Optax: mu bf16 only (it has no nu_dtype); optx float32 "
+        "Adam timed in the same alternation for the bf16-vs-f32 check",
+        optx_baseline=lambda x: x.adam(1e-3),
     ),
 }
 

@@ -35,11 +35,17 @@ def step_line(row: dict) -> str:
     k = row["steps_per_call"]
     per = {label: row[label]["per_step_median_ms"] for label in ("optx_k1", f"optx_k{k}")}
     base = row["optax_loop"]["per_step_median_ms"]
-    return (
+    line = (
         f"step {row['optimizer']:<8} per step: optx K=1 {per['optx_k1']:7.2f} ms, "
         f"K={k} {per[f'optx_k{k}']:7.2f} ms, optax loop {base:7.2f} ms "
         f"(ratio K=1 {row['ratio_k1']:.2f}, K={k} {row[f'ratio_k{k}']:.2f})"
     )
+    if f"ratio_k{k}_loss_only" in row:
+        line += (
+            f"; loss only: ratio K=1 {row['ratio_k1_loss_only']:.2f}, "
+            f"K={k} {row[f'ratio_k{k}_loss_only']:.2f}"
+        )
+    return line
 
 
 def _pct(x: float) -> str:
@@ -100,12 +106,16 @@ def acceptance(results: dict) -> list[dict[str, Any]]:
     steps = [(t, s) for t, e in results["trees"].items() for s in e["steps"] if t == "many_leaves"]
     if steps:
         k = steps[0][1]["steps_per_call"]
-        worst = min(s[f"ratio_k{k}"] for _, s in steps)
+        # The Optax loop computes the loss only; the like-for-like optx step is grad_norm=False.
+        same = f"ratio_k{k}_loss_only"
+        worst = min(s.get(same, s[f"ratio_k{k}"]) for _, s in steps)
+        default = min(s[f"ratio_k{k}"] for _, s in steps)
         add(
             f"train step with steps_per_call={k} on many_leaves >= 2x cheaper per step than "
             "an Optax loop",
             worst >= 2.0,
-            f"ratio {worst:.2f}",
+            f"ratio {worst:.2f} with the loss as the only metric, as the Optax loop; "
+            f"{default:.2f} with the default metrics (gradient norm too)",
         )
     else:
         add(
@@ -137,17 +147,17 @@ def acceptance(results: dict) -> list[dict[str, Any]]:
     bf16 = [
         (t, p["adam"], p["adam_bf16"]) for t, p in pairs.items() if "adam" in p and "adam_bf16" in p
     ]
-    bad = []
+    bad, details = [], []
     for t, f32, b16 in bf16:
-        mem = b16["optx"]["state_bytes"] / f32["optx"]["state_bytes"]
-        speed = f32["optx"]["median_ms"] / b16["optx"]["median_ms"]
+        # Prefer the float32 Adam timed in the bf16 row's own alternation (same minutes of
+        # machine time); older results only have the separate adam row.
+        base = b16.get("optx_baseline") or f32["optx"]
+        mem = b16["optx"]["state_bytes"] / base["state_bytes"]
+        speed = base["median_ms"] / b16["optx"]["median_ms"]
         if mem > 0.51 or speed < NOISE:
-            bad.append(f"{t}: state x{mem:.2f}, speed x{speed:.2f}")
-    detail = "; ".join(
-        f"{t}: state x{b['optx']['state_bytes'] / a['optx']['state_bytes']:.2f}, "
-        f"f32/bf16 time {a['optx']['median_ms'] / b['optx']['median_ms']:.2f}"
-        for t, a, b in bf16
-    )
+            bad.append(t)
+        details.append(f"{t}: state x{mem:.2f}, f32/bf16 time {speed:.2f}")
+    detail = "; ".join(details)
     add(
         "bf16 moments halve the state and are not slower than f32",
         not bad if bf16 else None,
@@ -204,32 +214,39 @@ def _update_table(entry: dict) -> list[str]:
 
 def _step_table(entry: dict) -> list[str]:
     k = entry["steps"][0]["steps_per_call"]
+    loss_only = f"optx_k{k}_loss_only" in entry["steps"][0]
     header = (
-        "optimizer", "optx K=1 ms", f"optx K={k} ms", "Optax loop ms", "ratio K=1",
+        "optimizer", "metrics", "optx K=1 ms", f"optx K={k} ms", "Optax loop ms", "ratio K=1",
         f"ratio K={k}", f"optx K={k} compile s", "Optax compile s",
     )  # fmt: skip
     lines = [
         "",
         "Full train step (loss, gradient, update), per step: optx `make_train_step` with "
         f"`steps_per_call=1` (called {k} times) and `={k}` (one `lax.scan` call), against a "
-        f"per-step Optax loop of {k} jitted, donated calls (`value_and_grad`, update, apply).",
+        f"per-step Optax loop of {k} jitted, donated calls (`value_and_grad`, update, apply). "
+        "Metrics: the default ones (loss, gradient norm, hyperparameters), or with "
+        "`grad_norm=False` the loss only, as the Optax loop returns.",
         "",
         _cells(*header),
         "|---" + "|---:" * (len(header) - 1) + "|",
     ]
     for s in entry["steps"]:
-        lines.append(
-            _cells(
-                s["optimizer"],
-                f"{s['optx_k1']['per_step_median_ms']:.2f}",
-                f"{s[f'optx_k{k}']['per_step_median_ms']:.2f}",
-                f"{s['optax_loop']['per_step_median_ms']:.2f}",
-                f"{s['ratio_k1']:.2f}",
-                f"**{s[f'ratio_k{k}']:.2f}**",
-                f"{s[f'optx_k{k}']['compile_s']:.2f}",
-                f"{s['optax_loop']['compile_s']:.2f}",
-            )  # fmt: skip
-        )
+        for suffix, metrics in (("", "default"), ("_loss_only", "loss only")):
+            if suffix and not loss_only:
+                continue
+            lines.append(
+                _cells(
+                    s["optimizer"],
+                    metrics,
+                    f"{s['optx_k1' + suffix]['per_step_median_ms']:.2f}",
+                    f"{s[f'optx_k{k}' + suffix]['per_step_median_ms']:.2f}",
+                    f"{s['optax_loop']['per_step_median_ms']:.2f}",
+                    f"{s['ratio_k1' + suffix]:.2f}",
+                    f"**{s[f'ratio_k{k}' + suffix]:.2f}**",
+                    f"{s[f'optx_k{k}' + suffix]['compile_s']:.2f}",
+                    f"{s['optax_loop']['compile_s']:.2f}",
+                )  # fmt: skip
+            )
     return lines
 
 

@@ -18,8 +18,10 @@ What is measured, per tree and optimizer, for optx and Optax:
   the measured time; the bandwidth comes from an in-place ``x += 0.5 * y`` timed in the
   same run;
 - a full train step (loss, gradient, update) for the ``--step-optimizers``: optx's
-  ``make_train_step`` with ``steps_per_call=1`` and ``=K`` (``lax.scan``), against a
-  per-step Optax loop (jitted, donated); reported per step.
+  ``make_train_step`` with ``steps_per_call=1`` and ``=K`` (``lax.scan``), each with the
+  default metrics (loss, gradient norm, hyperparameters) and with ``grad_norm=False`` (the
+  loss only, the same work as the Optax loop), against a per-step Optax loop (jitted,
+  donated); reported per step.
 """
 
 from __future__ import annotations
@@ -97,6 +99,13 @@ def bench_update(
                     stats[key] = min(stats[key], row[lib][key])
             row[lib] = stats
             runners[lib] = measure.Runner(jitted, (p, state), (grads,))
+    if pair.optx_baseline is not None:  # e.g. float32 moments against the row's bf16 ones
+        tx = pair.optx_baseline(optx)
+        p = measure.copy_tree(params)
+        f = jax.jit(measure.update_fn(tx, optx.apply_updates, standard_promotion=False),
+                    donate_argnums=(0, 1))  # fmt: skip
+        runners["optx_baseline"] = measure.Runner(f, (p, tx.init(p)), (grads,))
+        row["optx_baseline"] = {"state_bytes": trees.nbytes(runners["optx_baseline"].carry[1])}
     for lib in order:
         stats, state = row[lib], setup[lib][4]
         stats["compile_reps"] = compile_reps
@@ -108,7 +117,8 @@ def bench_update(
     timing = measure.alternate(runners, reps, warmup)
     for lib in runners:
         row[lib].update(timing[lib])
-        row[lib]["roofline_fraction"] = row[lib]["roofline_ms"] / row[lib]["median_ms"]
+        if "roofline_ms" in row[lib]:
+            row[lib]["roofline_fraction"] = row[lib]["roofline_ms"] / row[lib]["median_ms"]
     row["ratio"] = row["optax"]["median_ms"] / row["optx"]["median_ms"]
     row["ratio_min"] = row["optax"]["min_ms"] / row["optx"]["min_ms"]
     row["compile_ratio"] = row["optax"]["total_compile_s"] / row["optx"]["total_compile_s"]
@@ -130,8 +140,14 @@ def bench_step(shapes: dict, name: str, k: int, reps: int, warmup: int) -> dict:
     runners = {}
 
     tx = pair.optx(optx)
-    for label, spc in (("optx_k1", 1), (f"optx_k{k}", k)):
-        step = optx.train.make_train_step(_loss, tx, steps_per_call=spc)
+    variants = [
+        ("optx_k1", 1, True),
+        (f"optx_k{k}", k, True),
+        ("optx_k1_loss_only", 1, False),
+        (f"optx_k{k}_loss_only", k, False),
+    ]
+    for label, spc, grad_norm in variants:
+        step = optx.train.make_train_step(_loss, tx, steps_per_call=spc, grad_norm=grad_norm)
         state = optx.train.TrainState.create(measure.copy_tree(params), tx)
         batch = {"t": jnp.zeros((spc,) if spc > 1 else (), jnp.float32)}
         with measure.quiet_donation():
@@ -165,8 +181,8 @@ def bench_step(shapes: dict, name: str, k: int, reps: int, warmup: int) -> dict:
         row[label]["per_step_median_ms"] = row[label].pop("median_ms")
         row[label]["per_step_min_ms"] = row[label].pop("min_ms")
     base = row["optax_loop"]["per_step_median_ms"]
-    row["ratio_k1"] = base / row["optx_k1"]["per_step_median_ms"]
-    row[f"ratio_k{k}"] = base / row[f"optx_k{k}"]["per_step_median_ms"]
+    for label, *_ in variants:
+        row["ratio" + label[len("optx") :]] = base / row[label]["per_step_median_ms"]
     return row
 
 

@@ -178,6 +178,22 @@ def test_skipped_flag_reports_non_finite_gradients():
     assert bool(bad_metrics["skipped"])
 
 
+def test_without_grad_norm_the_update_is_the_same_and_the_metric_is_gone():
+    opt = optx.chain(optx.clip_by_global_norm(0.5), optx.adam(1e-2))
+    data = batches(3)
+    with_norm = make_train_step(loss_fn, opt, steps_per_call=3)
+    without = make_train_step(loss_fn, opt, steps_per_call=3, grad_norm=False)
+    state_a, metrics_a = with_norm(_fresh_state(opt), data)
+    state_b, metrics_b = without(_fresh_state(opt), data)
+    chex.assert_trees_all_close(state_a.params, state_b.params, atol=0, rtol=0)
+    np.testing.assert_array_equal(metrics_a["loss"], metrics_b["loss"])
+    assert "grad_norm" in metrics_a and set(metrics_b) == {"loss", "hyperparams", "skipped"}
+    bad = take(batches(1), 0)
+    bad["y"][0] = np.nan
+    _, bad_metrics = make_train_step(loss_fn, opt, grad_norm=False)(_fresh_state(opt), bad)
+    assert bool(bad_metrics["skipped"])  # a non-finite loss is still reported
+
+
 def test_optax_optimizer_is_accepted():
     data = batches(3)
     results = []

@@ -207,7 +207,14 @@ def _zero_shard_map_step(loss_fn, optimizer, dp, bspec, opts):
         key = jax.random.fold_in(state.rng, state.step)
         loss, grads, aux, model_state = mapped(state.params, state.model_state, key, batch)
         state, metrics = apply_gradients(
-            optimizer, state, loss, grads, aux, model_state, has_aux=has_aux
+            optimizer,
+            state,
+            loss,
+            grads,
+            aux,
+            model_state,
+            has_aux=has_aux,
+            grad_norm=opts["grad_norm"],
         )
         return lax.with_sharding_constraint(state, dp.state_shardings(state)), metrics
 
@@ -252,6 +259,7 @@ def data_parallel(
     has_aux: bool = False,
     has_state: bool = False,
     steps_per_call: int = 1,
+    grad_norm: bool = True,
     shard_opt_state: bool = False,
 ) -> DataParallel:
     """A data-parallel train step: the batch split over devices, gradients averaged.
@@ -290,7 +298,7 @@ def data_parallel(
       devices: devices to use when no mesh is given; default ``jax.devices()`` (``pmap``:
         ``jax.local_devices()``).
       axis_name: the data axis.
-      has_aux, has_state, steps_per_call: as `make_train_step`.
+      has_aux, has_state, steps_per_call, grad_norm: as `make_train_step`.
       shard_opt_state: ZeRO-1: split the optimizer state across the data axis.
 
     Returns:
@@ -342,7 +350,12 @@ def data_parallel(
         index = mesh.axis_names.index(axis_name)
         along = np.moveaxis(mesh.devices, index, 0)
         devices = list(along.reshape(along.shape[0], -1)[:, 0])
-    opts = {"has_aux": has_aux, "has_state": has_state, "steps_per_call": steps_per_call}
+    opts = {
+        "has_aux": has_aux,
+        "has_state": has_state,
+        "steps_per_call": steps_per_call,
+        "grad_norm": grad_norm,
+    }
     dp = DataParallel(
         None,
         mode=mode,

@@ -130,11 +130,14 @@ def apply_gradients(
     model_state: Any,
     *,
     has_aux: bool,
+    grad_norm: bool = True,
 ) -> tuple[TrainState, dict[str, Any]]:
     """The second half of the step: optimizer update, new state and metrics."""
     update = _accepting_extra_args(optimizer.update)
-    grad_norm = _tree.global_norm(grads)
-    finite = jnp.isfinite(grad_norm) & jnp.all(jnp.isfinite(loss))
+    finite = jnp.all(jnp.isfinite(loss))
+    if grad_norm:
+        norm = _tree.global_norm(grads)
+        finite = finite & jnp.isfinite(norm)
     updates, opt_state = update(grads, state.opt_state, state.params, value=loss)
     new_state = state._replace(
         step=_tree.safe_increment(state.step),
@@ -142,12 +145,11 @@ def apply_gradients(
         opt_state=opt_state,
         model_state=model_state,
     )
-    metrics = {
-        "loss": loss,
-        "grad_norm": grad_norm,
-        "hyperparams": get_hyperparams(opt_state),
-        "skipped": jnp.logical_not(finite),
-    }
+    metrics = {"loss": loss}
+    if grad_norm:
+        metrics["grad_norm"] = norm
+    metrics["hyperparams"] = get_hyperparams(opt_state)
+    metrics["skipped"] = jnp.logical_not(finite)
     if has_aux:
         metrics["aux"] = aux
     return new_state, metrics
@@ -161,6 +163,7 @@ def make_step_body(
     has_state: bool = False,
     axis_name: Any = None,
     steps_per_call: int = 1,
+    grad_norm: bool = True,
 ) -> StepFn:
     """The un-jitted step (what `make_train_step` returns with ``jit=False``)."""
     grad_fn = make_grad_fn(loss_fn, has_aux=has_aux, has_state=has_state, axis_name=axis_name)
@@ -169,7 +172,9 @@ def make_step_body(
         loss, grads, aux, model_state = grad_fn(
             state.params, state.model_state, batch, step_rng(state, axis_name)
         )
-        return apply_gradients(optimizer, state, loss, grads, aux, model_state, has_aux=has_aux)
+        return apply_gradients(
+            optimizer, state, loss, grads, aux, model_state, has_aux=has_aux, grad_norm=grad_norm
+        )
 
     if steps_per_call == 1:
         return one_step
@@ -189,6 +194,7 @@ def make_train_step(
     has_state: bool = False,
     axis_name: Any = None,
     steps_per_call: int = 1,
+    grad_norm: bool = True,
     jit: bool = True,
     donate: bool = True,
 ) -> StepFn:
@@ -199,9 +205,11 @@ def make_train_step(
     and a dict of metrics:
 
     - ``"loss"``: the loss (averaged over ``axis_name`` when given);
-    - ``"grad_norm"``: float32 global L2 norm of the (averaged) gradients;
+    - ``"grad_norm"``: float32 global L2 norm of the (averaged) gradients (unless
+      ``grad_norm=False``);
     - ``"hyperparams"``: ``optx.get_hyperparams(new_opt_state)``, the values just used;
-    - ``"skipped"``: True when the loss or a gradient is not finite. Wrap the optimizer in
+    - ``"skipped"``: True when the loss or a gradient (the loss only, with
+      ``grad_norm=False``) is not finite. Wrap the optimizer in
       ``optx.apply_if_finite`` to actually skip such updates; otherwise this only reports;
     - ``"aux"``: the auxiliary output, when ``has_aux``.
 
@@ -234,6 +242,10 @@ def make_train_step(
       has_state: ``loss_fn`` takes and returns the model state (batch-norm statistics).
       axis_name: a named axis (or tuple of names) to average over, or None.
       steps_per_call: int >= 1, batches run per call.
+      grad_norm: compute the ``"grad_norm"`` metric. It costs one more read of every
+        gradient, and where XLA would otherwise fuse the gradient into the update (a loss
+        whose gradient is elementwise in the params) a gradient-sized temporary: about a
+        third of the step in ``benchmarks/``' elementwise loss. ``False`` drops the metric.
       jit: return a ``jax.jit``-compiled step (default) or the plain body.
       donate: with ``jit``, donate the input state: its buffers are reused, so the state
         you pass in (including the ``params`` you gave ``TrainState.create``) cannot be
@@ -265,6 +277,7 @@ def make_train_step(
         has_state=has_state,
         axis_name=axis_name,
         steps_per_call=steps_per_call,
+        grad_norm=grad_norm,
     )
     if not jit:
         return body
