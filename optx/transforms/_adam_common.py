@@ -21,10 +21,7 @@ def adam_scalars(call: str, hyperparams: Hyperparams, state: Any, updates: Any) 
     _tree.check_structure(call, state.mu, updates)
     h, hp = hyperparams.resolve(state.hyperparams, state.count)
     count = _tree.safe_increment(state.count)
-    c1 = 1 / hyperparams.bias_correction(h, "b1", count)
-    c2 = 1 / hyperparams.bias_correction(h, "b2", count)
-    one_minus_b1 = hyperparams.complement(h, "b1")
-    one_minus_b2 = hyperparams.complement(h, "b2")
+    (one_minus_b1, one_minus_b2), (c1, c2) = hyperparams.decay_terms(h, ("b1", "b2"), count)
     return h, hp, count, c1, c2, one_minus_b1, one_minus_b2
 
 
