@@ -96,6 +96,15 @@ def test_zero1_with_global_norm_clipping_equals_single_device(mode):
     )
 
 
+@pytest.mark.parametrize("shard_opt_state", [False, True])
+def test_grad_norm_off_in_data_parallel(shard_opt_state):
+    expected, _ = _expected(CLIP_ADAM, "clip_adam")
+    dp = data_parallel(loss_fn, CLIP_ADAM, grad_norm=False, shard_opt_state=shard_opt_state)
+    state, metrics = _run(dp, CLIP_ADAM)
+    assert "grad_norm" not in metrics and "loss" in metrics
+    assert max_abs_diff(dp.unreplicate(state.params), expected.params) < 1e-5
+
+
 def test_model_state_and_aux_are_averaged_over_shards():
     def loss_with_state(params, model_state, batch, rng):
         loss = loss_fn(params, batch, rng)
