@@ -29,8 +29,13 @@ def zero_count() -> jax.Array:
 
 
 def safe_increment(count: jax.Array) -> jax.Array:
-    """``count + 1`` that saturates at the int32 maximum instead of wrapping to negative."""
-    return jnp.where(count < INT32_MAX, count + 1, INT32_MAX).astype(jnp.int32)
+    """``count + 1`` that saturates at the int32 maximum instead of wrapping to negative.
+
+    Written as ``min(count, max - 1) + 1``: two scalar operations where a select takes
+    three, which XLA compiles a little faster (every transform increments a counter).
+    """
+    count = jnp.asarray(count).astype(jnp.int32)
+    return jax.lax.min(count, jnp.int32(INT32_MAX - 1)) + jnp.int32(1)
 
 
 def zeros_like(tree: Any, dtype: Any = None) -> Any:
