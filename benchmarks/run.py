@@ -102,10 +102,11 @@ def bench_update(
     if pair.optx_baseline is not None:  # e.g. float32 moments against the row's bf16 ones
         tx = pair.optx_baseline(optx)
         p = measure.copy_tree(params)
+        state = tx.init(p)
         f = jax.jit(measure.update_fn(tx, optx.apply_updates, standard_promotion=False),
                     donate_argnums=(0, 1))  # fmt: skip
-        runners["optx_baseline"] = measure.Runner(f, (p, tx.init(p)), (grads,))
-        row["optx_baseline"] = {"state_bytes": trees.nbytes(runners["optx_baseline"].carry[1])}
+        runners["optx_baseline"] = measure.Runner(f, (p, state), (grads,))
+        row["optx_baseline"] = {"state_bytes": trees.nbytes(state)}
     for lib in order:
         stats, state = row[lib], setup[lib][4]
         stats["compile_reps"] = compile_reps

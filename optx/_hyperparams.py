@@ -97,8 +97,7 @@ class Hyperparams:
         the ``1 - b`` the moment used; plain ``1 - b**t`` in float32 is off by up to 1.3e-5
         relative for b = 0.999.
         """
-        t = count.astype(jnp.float32)
-        return -jnp.expm1(t * jnp.log1p(-self.complement(values, name)))
+        return _one_minus_power(self.complement(values, name), count)
 
     def decay_terms(
         self, values: dict[str, jax.Array], names: tuple[str, ...], count: jax.Array
@@ -111,14 +110,18 @@ class Hyperparams:
         about 5% faster, on one leaf about 15%).
         """
         complements = jnp.stack([self.complement(values, name) for name in names])
-        t = count.astype(jnp.float32)
-        inverse = 1 / -jnp.expm1(t * jnp.log1p(-complements))
-        return [complements[i] for i in range(len(names))], [inverse[i] for i in range(len(names))]
+        inverse = 1 / _one_minus_power(complements, count)
+        return list(complements), list(inverse)
 
     @staticmethod
     def _evaluate(spec: Any, count: jax.Array) -> jax.Array:
         value = spec(count) if callable(spec) else spec
         return jnp.asarray(value, jnp.float32)
+
+
+def _one_minus_power(complement: jax.Array, count: jax.Array) -> jax.Array:
+    """``1 - b**t`` from ``1 - b``, as ``-expm1(t * log1p(-(1 - b)))`` (accurate in float32)."""
+    return -jnp.expm1(count.astype(jnp.float32) * jnp.log1p(-complement))
 
 
 def _nodes(state: Any) -> list[tuple[tuple, HyperparamsState]]:
