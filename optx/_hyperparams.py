@@ -3,8 +3,9 @@ without recompiling.
 
 Every transform with a numeric hyperparameter keeps a `HyperparamsState` in its own state:
 ``values`` holds the float32 value used for the latest update (the initial value before the
-first), ``scheduled`` a bool per name telling whether a schedule drives it. The structure is
-the same whichever kind of value was passed, so checkpoints and jitted steps do not care.
+first), ``scheduled`` a bool per name telling whether a schedule drives it, and
+``complements`` the exact ``1 - value`` of each decay the transform declares. The structure
+is the same whichever kind of value was passed, so checkpoints and jitted steps do not care.
 """
 
 from __future__ import annotations
@@ -26,10 +27,23 @@ class HyperparamsState(NamedTuple):
     Attributes:
       values: name -> float32 array, the value used for the latest update.
       scheduled: name -> bool array, True where a schedule drives the value.
+      complements: decay name -> float32 array, ``1 - value`` computed where it is exact:
+        in double precision from a Python float (``float32(0.999)`` is 0.99900001, so
+        ``1 - b2`` computed from the stored value would be off by 1.3e-5 relative), in
+        float32 from an array or a schedule's value. Kept in the state rather than
+        recomputed, so the compiled update reads it as one scalar (a select between the
+        exact and the computed value would sit in every per-leaf kernel).
     """
 
     values: dict[str, jax.Array]
     scheduled: dict[str, jax.Array]
+    complements: dict[str, jax.Array]
+
+
+class _Values(dict):
+    """The resolved values of one update, by name, with their ``complements`` alongside."""
+
+    complements: dict[str, jax.Array]
 
 
 class Hyperparams:
@@ -37,21 +51,32 @@ class Hyperparams:
 
     Args:
       call: the public name of the factory, for errors.
+      decays: the names whose ``1 - value`` the update uses (`complement`); the state
+        keeps it exact.
       **specs: name -> float, scalar array or schedule ``count -> value``.
     """
 
-    def __init__(self, call: str, **specs: Any):
+    def __init__(self, call: str, *, decays: tuple[str, ...] = (), **specs: Any):
         for name, spec in specs.items():
             _validate.check_number(call, name, spec)
+        unknown = [name for name in decays if name not in specs]
+        if unknown:
+            raise ValueError(f"{call}: decays {unknown} are not among {sorted(specs)}")
         self.call = call
         self.specs = specs
+        self.decays = tuple(decays)
 
     def init(self) -> HyperparamsState:
         """The state before the first update: schedules evaluated at count 0."""
         zero = jnp.zeros([], jnp.int32)
         values = {name: self._evaluate(spec, zero) for name, spec in self.specs.items()}
         scheduled = {name: jnp.asarray(callable(spec)) for name, spec in self.specs.items()}
-        return HyperparamsState(values, scheduled)
+        complements = {
+            name: exact_complement(values[name] if callable(spec) else spec)
+            for name, spec in self.specs.items()
+            if name in self.decays
+        }
+        return HyperparamsState(values, scheduled, complements)
 
     def resolve(
         self, state: HyperparamsState, count: jax.Array
@@ -61,32 +86,32 @@ class Hyperparams:
         A scheduled value is ``schedule(count)``; any other is read from the state, so
         `set_hyperparams` can change it between steps.
         """
-        if set(state.values) != set(self.specs):
+        if set(state.values) != set(self.specs) or set(state.complements) != set(self.decays):
             raise ValueError(
-                f"{self.call}: the state holds hyperparameters {sorted(state.values)} but the "
-                f"transform has {sorted(self.specs)}; was the state built by another optimizer?"
+                f"{self.call}: the state holds hyperparameters {sorted(state.values)} "
+                f"(decays {sorted(state.complements)}) but the transform has "
+                f"{sorted(self.specs)} (decays {sorted(self.decays)}); was the state built by "
+                "another optimizer?"
             )
-        values = {
-            name: self._evaluate(spec, count) if callable(spec) else state.values[name]
+        values = _Values(
+            (name, self._evaluate(spec, count) if callable(spec) else state.values[name])
             for name, spec in self.specs.items()
+        )
+        values.complements = {
+            name: 1 - values[name] if callable(self.specs[name]) else state.complements[name]
+            for name in self.decays
         }
-        return values, HyperparamsState(values, state.scheduled)
+        return values, HyperparamsState(dict(values), state.scheduled, values.complements)
 
     def complement(self, values: dict[str, jax.Array], name: str) -> jax.Array:
-        """``1 - values[name]``, exact for a decay near 1 given as a Python float.
+        """``1 - values[name]`` for a declared decay, as the state keeps it (exact).
 
-        float32(0.999) is 0.99900001, so ``1 - b2`` computed from the stored value is off by
-        1.3e-5 relative. While the value is still the Python float given to the factory this
-        selects ``float32(1 - b)`` (computed in double precision); once `set_hyperparams` or a
-        sweep has changed it, it is ``1 - value``. A select rather than an algebraic
-        correction, which XLA may reassociate under jit.
+        ``values`` is what `resolve` returned. A scheduled decay's complement is
+        ``1 - schedule(count)`` in float32.
         """
-        spec = self.specs[name]
-        value = values[name]
-        if isinstance(spec, (int, float)) and not isinstance(spec, bool):
-            exact = jnp.asarray(1.0 - spec, jnp.float32)
-            return jnp.where(value == jnp.asarray(spec, jnp.float32), exact, 1 - value)
-        return 1 - value
+        if name not in self.decays:
+            raise ValueError(f"{self.call}: {name!r} is not declared among the decays")
+        return values.complements[name]  # type: ignore[attr-defined]
 
     def bias_correction(
         self, values: dict[str, jax.Array], name: str, count: jax.Array
@@ -117,6 +142,17 @@ class Hyperparams:
     def _evaluate(spec: Any, count: jax.Array) -> jax.Array:
         value = spec(count) if callable(spec) else spec
         return jnp.asarray(value, jnp.float32)
+
+
+def exact_complement(value: Any) -> jax.Array:
+    """``1 - value`` as float32, computed in double precision when ``value`` is on the host.
+
+    A Python or NumPy number gives the float32 nearest to the true ``1 - value``
+    (``float32(0.001)`` for 0.999); a JAX array (or tracer) gives ``1 - value`` in float32.
+    """
+    if isinstance(value, (jax.Array, jax.core.Tracer)):
+        return 1 - jnp.asarray(value, jnp.float32)
+    return jnp.asarray(1.0 - np.asarray(value, np.float64), jnp.float32)
 
 
 def _one_minus_power(complement: jax.Array, count: jax.Array) -> jax.Array:
@@ -187,6 +223,9 @@ def set_hyperparams(state: Any, values: Mapping[str, Any] | None = None, **kwarg
     A bare name sets every occurrence of it (every group's learning rate); a qualified name
     (as `get_hyperparams` prints it) sets one. The new value is broadcast to the old one's
     shape and kept float32 on the old one's device, so a jitted step does not recompile.
+    For a decay (``b1``, ``b2``, ``momentum``, ...) the state's ``1 - value`` is set with it,
+    in double precision when the value is a Python or NumPy number (so ``b2=0.999`` makes
+    the update use exactly ``float32(0.001)``, as the factory does).
 
     Raises:
       KeyError: a name the state does not hold (the message lists those it does).
@@ -218,7 +257,7 @@ def set_hyperparams(state: Any, values: Mapping[str, Any] | None = None, **kwarg
     def replace(path, node):
         if not isinstance(node, HyperparamsState) or path not in targets:
             return node
-        new_values = dict(node.values)
+        new_values, new_complements = dict(node.values), dict(node.complements)
         for name, value in targets[path].items():
             _refuse_scheduled(name, node.scheduled[name])
             old = node.values[name]
@@ -230,10 +269,17 @@ def set_hyperparams(state: Any, values: Mapping[str, Any] | None = None, **kwarg
                     f"optx.set_hyperparams: {name} has shape {jnp.shape(old)} in the state; "
                     f"a value of shape {jnp.shape(new)} does not broadcast to it"
                 ) from None
+            complement = None
+            if name in node.complements:
+                complement = jnp.broadcast_to(exact_complement(value), jnp.shape(old))
             if isinstance(old, jax.Array) and not isinstance(old, jax.core.Tracer):
                 new = jax.device_put(new, old.sharding)
+                if complement is not None:
+                    complement = jax.device_put(complement, old.sharding)
             new_values[name] = new
-        return HyperparamsState(new_values, node.scheduled)
+            if complement is not None:
+                new_complements[name] = complement
+        return HyperparamsState(new_values, node.scheduled, new_complements)
 
     return jax.tree_util.tree_map_with_path(
         replace, state, is_leaf=lambda x: isinstance(x, HyperparamsState)
@@ -275,6 +321,7 @@ def rename_hyperparams(
             return HyperparamsState(
                 {mapping.get(k, k): v for k, v in node.values.items()},
                 {mapping.get(k, k): v for k, v in node.scheduled.items()},
+                {mapping.get(k, k): v for k, v in node.complements.items()},
             )
 
         return jax.tree.map(one, state, is_leaf=lambda x: isinstance(x, HyperparamsState))

@@ -199,3 +199,56 @@ def test_momentum_and_b1_accept_every_kind_with_one_state_structure(kind):
     reference = (optx.sgd(0.1, momentum=0.9).init(PARAMS), optx.adam(1e-3, b1=0.9).init(PARAMS))
     assert jax.tree.structure((sgd_state, adam_state)) == jax.tree.structure(reference)
     assert float(optx.get_hyperparams(adam_state)["b1"]) == pytest.approx(0.9)
+
+
+def _complements(state):
+    nodes = jax.tree.leaves(state, is_leaf=lambda x: isinstance(x, optx.HyperparamsState))
+    found = {}
+    for node in nodes:
+        if isinstance(node, optx.HyperparamsState):
+            found.update(node.complements)
+    return found
+
+
+def test_decay_complements_are_exact_from_the_factory_and_from_set_hyperparams():
+    state = optx.adam(1e-3, b2=0.999).init(PARAMS)
+    assert np.asarray(_complements(state)["b2"]) == np.float32(0.001)
+    assert np.float32(1) - np.float32(0.999) != np.float32(0.001)  # why it is stored
+    state = optx.set_hyperparams(state, b2=0.99)  # a Python float: double precision
+    assert np.asarray(_complements(state)["b2"]) == np.float32(0.01)
+    state = optx.set_hyperparams(state, b2=jnp.float32(0.99))  # an array: its own 1 - value
+    assert np.asarray(_complements(state)["b2"]) == np.float32(1) - np.float32(0.99)
+
+
+def test_set_hyperparams_gives_the_update_a_fresh_factory_gives():
+    grads = _grads(PARAMS, 0)
+    fresh = optx.adam(1e-2, b1=0.8, b2=0.99)
+    expected = jax.jit(fresh.update)(grads, fresh.init(PARAMS), PARAMS)
+    tx = optx.adam(1e-2)
+    state = optx.set_hyperparams(tx.init(PARAMS), b1=0.8, b2=0.99)
+    got = jax.jit(tx.update)(grads, state, PARAMS)
+    chex.assert_trees_all_equal(got, expected)
+
+
+def test_sweep_states_keep_exact_decay_complements():
+    states = optx.train.sweep_states(PARAMS, optx.adam(1e-3), b2=[0.99, 0.999])
+    np.testing.assert_array_equal(_complements(states.opt_state)["b2"], np.float32([0.01, 0.001]))
+
+
+def test_scheduled_decay_complement_follows_the_schedule():
+    tx = optx.ema(S.linear_schedule(0.5, 0.9, 4), debias=False)
+    state = tx.init(PARAMS)
+    for step in range(3):
+        _, state = tx.update(_grads(PARAMS, step), state)
+    decay = optx.get_hyperparams(state)["decay"]
+    assert np.asarray(_complements(state)["decay"]) == np.float32(1) - np.asarray(decay)
+
+
+def test_renamed_decays_keep_their_complements():
+    tx = optx.sm3(0.1, momentum=0.9)  # scale_by_sm3's b1, shown as momentum
+    state = optx.set_hyperparams(tx.init(PARAMS), momentum=0.99)
+    assert np.asarray(_complements(state)["momentum"]) == np.float32(0.01)
+    fresh = optx.sm3(0.1, momentum=0.99)
+    grads = _grads(PARAMS, 0)
+    got = jax.jit(tx.update)(grads, state, PARAMS)
+    chex.assert_trees_all_equal(got, jax.jit(fresh.update)(grads, fresh.init(PARAMS), PARAMS))

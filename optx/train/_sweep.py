@@ -11,6 +11,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from optx import _validate
 from optx._core import GradientTransformation
@@ -100,7 +101,11 @@ def sweep_states(
         raise ValueError(
             f"{call}: name at least one hyperparameter to sweep, e.g. learning_rate=[...]"
         )
-    values = {name: jnp.asarray(v, jnp.float32).reshape(-1) for name, v in hyperparams.items()}
+    # Host values stay float64 until set_hyperparams, which derives exact 1 - b from them.
+    values = {
+        name: (v if isinstance(v, jax.Array) else np.asarray(v, np.float64)).reshape(-1)
+        for name, v in hyperparams.items()
+    }
     sizes = {name: int(v.shape[0]) for name, v in values.items()}
     n = next(iter(sizes.values()))
     if any(size != n for size in sizes.values()) or n == 0:

@@ -58,7 +58,7 @@ def scale_by_adadelta(
     call = "optx.scale_by_adadelta"
     _validate.check_unit_interval(call, "rho", rho)
     _validate.check_positive(call, "eps", eps)
-    hyperparams = Hyperparams(call, rho=rho, eps=eps)
+    hyperparams = Hyperparams(call, rho=rho, eps=eps, decays=("rho",))
 
     def init(params):
         return ScaleByAdadeltaState(

@@ -85,7 +85,7 @@ def scale_by_belief(
     """
     call = "optx.scale_by_belief"
     _checks(call, {"b1": b1, "b2": b2}, {"eps": eps, "eps_root": eps_root})
-    hyperparams = Hyperparams(call, b1=b1, b2=b2, eps=eps, eps_root=eps_root)
+    hyperparams = Hyperparams(call, b1=b1, b2=b2, eps=eps, eps_root=eps_root, decays=("b1", "b2"))
 
     def init(params):
         return ScaleByBeliefState(
@@ -160,7 +160,7 @@ def scale_by_yogi(
         {"b1": b1, "b2": b2},
         {"eps": eps, "eps_root": eps_root, "initial_accumulator_value": initial_accumulator_value},
     )
-    hyperparams = Hyperparams(call, b1=b1, b2=b2, eps=eps, eps_root=eps_root)
+    hyperparams = Hyperparams(call, b1=b1, b2=b2, eps=eps, eps_root=eps_root, decays=("b1", "b2"))
 
     def init(params):
         nu = jax.tree.map(
@@ -234,7 +234,9 @@ def scale_by_qhadam(
     _checks(call, {"b1": b1, "b2": b2}, {"eps": eps})
     _validate.check_range(call, "nu1", nu1, 0.0, 1.0)
     _validate.check_range(call, "nu2", nu2, 0.0, 1.0)
-    hyperparams = Hyperparams(call, b1=b1, b2=b2, nu1=nu1, nu2=nu2, eps=eps)
+    hyperparams = Hyperparams(
+        call, b1=b1, b2=b2, nu1=nu1, nu2=nu2, eps=eps, decays=("b1", "b2", "nu1", "nu2")
+    )
 
     def init(params):
         return ScaleByQhadamState(

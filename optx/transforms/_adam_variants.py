@@ -90,7 +90,7 @@ def scale_by_adamax(
     call = "optx.scale_by_adamax"
     _check_betas(call, b1, b2)
     _validate.check_non_negative(call, "eps", eps)
-    hyperparams = Hyperparams(call, b1=b1, b2=b2, eps=eps)
+    hyperparams = Hyperparams(call, b1=b1, b2=b2, eps=eps, decays=("b1",))
 
     def init(params):
         return ScaleByAdamaxState(
@@ -171,7 +171,7 @@ def scale_by_amsgrad(
     _validate.check_non_negative(call, "eps", eps)
     _validate.check_non_negative(call, "eps_root", eps_root)
     _validate.check_choice(call, "max_of", max_of, ("corrected", "raw"))
-    hyperparams = Hyperparams(call, b1=b1, b2=b2, eps=eps, eps_root=eps_root)
+    hyperparams = Hyperparams(call, b1=b1, b2=b2, eps=eps, eps_root=eps_root, decays=("b1", "b2"))
 
     def init(params):
         return ScaleByAmsgradState(
@@ -262,7 +262,13 @@ def scale_by_nadam(
     for name, value in (("eps", eps), ("eps_root", eps_root), ("schedule_decay", schedule_decay)):
         _validate.check_non_negative(call, name, value)
     hyperparams = Hyperparams(
-        call, b1=b1, b2=b2, eps=eps, eps_root=eps_root, schedule_decay=schedule_decay
+        call,
+        b1=b1,
+        b2=b2,
+        eps=eps,
+        eps_root=eps_root,
+        schedule_decay=schedule_decay,
+        decays=("b1", "b2"),
     )
 
     def init(params):

@@ -118,7 +118,7 @@ def scale_by_adam(
     _validate.check_non_negative(call, "eps_root", eps_root)
     _validate.check_choice(call, "eps_convention", eps_convention, ("corrected", "hat"))
     eps_hat = eps_convention == "hat"
-    hyperparams = Hyperparams(call, b1=b1, b2=b2, eps=eps, eps_root=eps_root)
+    hyperparams = Hyperparams(call, b1=b1, b2=b2, eps=eps, eps_root=eps_root, decays=("b1", "b2"))
 
     def init(params):
         return ScaleByAdamState(
@@ -208,7 +208,7 @@ def scale_by_rms(
     _validate.check_unit_interval(call, "decay", decay)
     _validate.check_non_negative(call, "eps", eps)
     _validate.check_non_negative(call, "initial_scale", initial_scale)
-    hyperparams = Hyperparams(call, decay=decay, eps=eps)
+    hyperparams = Hyperparams(call, decay=decay, eps=eps, decays=("decay",))
 
     def init(params):
         nu = jax.tree.map(lambda x: jnp.full_like(x, initial_scale), moments_like(params))
@@ -271,7 +271,7 @@ def scale_by_stddev(
     _validate.check_unit_interval(call, "decay", decay)
     _validate.check_non_negative(call, "eps", eps)
     _validate.check_non_negative(call, "initial_scale", initial_scale)
-    hyperparams = Hyperparams(call, decay=decay, eps=eps)
+    hyperparams = Hyperparams(call, decay=decay, eps=eps, decays=("decay",))
 
     def init(params):
         mu = moments_like(params)

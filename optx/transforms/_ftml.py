@@ -70,7 +70,9 @@ def scale_by_ftml(
     _validate.check_unit_interval(call, "b1", b1)
     _validate.check_unit_interval(call, "b2", b2)
     _validate.check_non_negative(call, "eps", eps)
-    hyperparams = Hyperparams(call, learning_rate=learning_rate, b1=b1, b2=b2, eps=eps)
+    hyperparams = Hyperparams(
+        call, learning_rate=learning_rate, b1=b1, b2=b2, eps=eps, decays=("b1", "b2")
+    )
 
     def init(params):
         return ScaleByFtmlState(

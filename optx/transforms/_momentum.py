@@ -102,7 +102,7 @@ def ema(
       accumulator_dtype: dtype of the average; default: the params' dtype.
     """
     _validate.check_unit_interval("optx.ema", "decay", decay)
-    hyperparams = Hyperparams("optx.ema", decay=decay)
+    hyperparams = Hyperparams("optx.ema", decay=decay, decays=("decay",))
 
     def init(params):
         return EmaState(

@@ -72,7 +72,13 @@ def scale_by_novograd(
         _validate.check_non_negative(call, name, value)
     needs_params = _validate.concrete_scalar(weight_decay) != 0.0
     hyperparams = Hyperparams(
-        call, b1=b1, b2=b2, eps=eps, eps_root=eps_root, weight_decay=weight_decay
+        call,
+        b1=b1,
+        b2=b2,
+        eps=eps,
+        eps_root=eps_root,
+        weight_decay=weight_decay,
+        decays=("b2",),
     )
 
     def init(params):

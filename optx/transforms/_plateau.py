@@ -170,7 +170,7 @@ def reduce_on_plateau(
             pick(cooldown_count, state.cooldown_count),
             pick(0, accumulated).astype(jnp.int32),
             pick(0.0, avg).astype(jnp.float32),
-            HyperparamsState({**hp.values, "scale": scale}, hp.scheduled),
+            HyperparamsState({**hp.values, "scale": scale}, hp.scheduled, hp.complements),
         )
         return _tree.scale_tree(scale, updates), new_state
 

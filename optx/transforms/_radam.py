@@ -90,6 +90,7 @@ def scale_by_radam(
         eps_root=eps_root,
         threshold=threshold,
         softplus_beta=softplus_beta,
+        decays=("b1", "b2"),
     )
 
     def init(params):

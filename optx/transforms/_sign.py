@@ -66,7 +66,7 @@ def scale_by_lion(
     call = "optx.scale_by_lion"
     _validate.check_unit_interval(call, "b1", b1)
     _validate.check_range(call, "b2", b2, 0.0, 1.0, low_open=True, high_open=True)
-    hyperparams = Hyperparams(call, b1=b1, b2=b2)
+    hyperparams = Hyperparams(call, b1=b1, b2=b2, decays=("b2",))
 
     def init(params):
         return ScaleByLionState(
@@ -132,7 +132,7 @@ def scale_by_signum(
     if wd_lh is not None:
         _validate.check_non_negative(call, "wd_lh", wd_lh)
         specs["wd_lh"] = wd_lh
-    hyperparams = Hyperparams(call, **specs)
+    hyperparams = Hyperparams(call, decays=("momentum",), **specs)
 
     def init(params):
         return ScaleBySignumState(

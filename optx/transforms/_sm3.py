@@ -85,7 +85,7 @@ def scale_by_sm3(
     _validate.check_unit_interval(call, "b1", b1)
     _validate.check_range(call, "b2", b2, 0.0, 1.0)
     _validate.check_non_negative(call, "eps", eps)
-    hyperparams = Hyperparams(call, b1=b1, b2=b2, eps=eps)
+    hyperparams = Hyperparams(call, b1=b1, b2=b2, eps=eps, decays=("b1", "b2"))
 
     def init(params):
         accumulators = jax.tree.map(_accumulators_like, params)
