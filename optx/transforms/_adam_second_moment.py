@@ -102,7 +102,7 @@ def scale_by_belief(
             wide = _tree.wide_dtype(g)
             gw = g.astype(wide)
             b2_, c_b2 = h["b2"].astype(wide), one_minus_b2.astype(wide)
-            m = ema_into(h["b1"], one_minus_b1, m, gw, wide)
+            m = ema_into(one_minus_b1, m, gw, wide)
             surprise = gw - m.astype(wide)
             s = (b2_ * s.astype(wide) + c_b2 * surprise * surprise + h["eps_root"]).astype(s.dtype)
             denom = jnp.sqrt(c2 * s.astype(wide)) + h["eps"]

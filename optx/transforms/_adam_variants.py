@@ -109,7 +109,7 @@ def scale_by_adamax(
             wide = _tree.wide_dtype(g)
             gw = g.astype(wide)
             eps_ = h["eps"].astype(wide)
-            m = ema_into(h["b1"], one_minus_b1, m, gw, wide)
+            m = ema_into(one_minus_b1, m, gw, wide)
             magnitude = jnp.abs(gw) + eps_ if eps_in_max else jnp.abs(gw)
             n = jnp.maximum(h["b2"].astype(wide) * n.astype(wide), magnitude).astype(n.dtype)
             denom = n.astype(wide) if eps_in_max else n.astype(wide) + eps_
@@ -191,8 +191,8 @@ def scale_by_amsgrad(
         def one(g, m, v, v_max):
             wide = _tree.wide_dtype(g)
             gw = g.astype(wide)
-            m = ema_into(h["b1"], one_minus_b1, m, gw, wide)
-            v = ema_into(h["b2"], one_minus_b2, v, gw * gw, wide)
+            m = ema_into(one_minus_b1, m, gw, wide)
+            v = ema_into(one_minus_b2, v, gw * gw, wide)
             if max_of == "raw":
                 v_max = jnp.maximum(v_max.astype(wide), v.astype(wide)).astype(v_max.dtype)
                 second = c2 * v_max.astype(wide)
@@ -302,8 +302,8 @@ def scale_by_nadam(
         def one(g, m, v):
             wide = _tree.wide_dtype(g)
             gw = g.astype(wide)
-            m = ema_into(b1_, one_minus_b1, m, gw, wide)
-            v = ema_into(h["b2"], one_minus_b2, v, gw * gw, wide)
+            m = ema_into(one_minus_b1, m, gw, wide)
+            v = ema_into(one_minus_b2, v, gw * gw, wide)
             denom = jnp.sqrt(c2 * v.astype(wide) + h["eps_root"]) + h["eps"]
             return ((c_g * gw + c_m * m.astype(wide)) / denom).astype(g.dtype), m, v
 

@@ -133,25 +133,38 @@ def scale_by_adam(
         h, hp, count, c1, c2, one_minus_b1, one_minus_b2 = adam_scalars(
             call, hyperparams, state, updates
         )
-        if eps_hat:  # sqrt(1 - b2**t) multiplies the update; v is read uncorrected
-            hat_scale, c2 = jnp.sqrt(hyperparams.bias_correction(h, "b2", count)), 1.0
+        # Both conventions as  scale * m / (sqrt(v + root) + eps'),  all three scalars: with
+        # s = sqrt(1 - b2**t) = 1 / sqrt(c2), the corrected form c1 m / (sqrt(c2 v + eps_root)
+        # + eps) is (c1 s) m / (sqrt(v + eps_root s**2) + eps s), and the hat form is
+        # (c1 s) m / (sqrt(v + eps_root) + eps). Five array operations per element, as Optax
+        # spends on c1 m / (sqrt(c2 v) + eps) with its constant eps_root = 0 folded away; the
+        # form c1 m / (sqrt(c2 v + eps_root) + eps) takes six, each one compile time per leaf.
+        s = jax.lax.rsqrt(c2)
+        scale = c1 * s
+        if eps_hat:
+            root, eps_ = h["eps_root"], h["eps"]
+        else:
+            root, eps_ = h["eps_root"] / c2, h["eps"] * s
         if nesterov:
             c1_next = 1 / hyperparams.bias_correction(h, "b1", _tree.safe_increment(count))
+            m_coef, g_coef = h["b1"] * c1_next * s, one_minus_b1 * scale
+        else:
+            m_coef = g_coef = 0.0
+        one_minus_b1, one_minus_b2, scale, root, eps_, m_coef, g_coef = _tree.per_step_scalars(
+            updates, one_minus_b1, one_minus_b2, scale, root, eps_, m_coef, g_coef
+        )
 
         def one(g, m, v):
             wide = _wide(g)
             gw = g.astype(wide)
-            m = ema_into(h["b1"], one_minus_b1, m, gw, wide)
-            v = ema_into(h["b2"], one_minus_b2, v, gw * gw, wide)
+            m = ema_into(one_minus_b1, m, gw, wide)
+            v = ema_into(one_minus_b2, v, gw * gw, wide)
             if nesterov:
-                b1_ = h["b1"].astype(wide)
-                m_hat = b1_ * c1_next * m.astype(wide) + one_minus_b1.astype(wide) * c1 * gw
+                num = m_coef.astype(wide) * m.astype(wide) + g_coef.astype(wide) * gw
             else:
-                m_hat = c1 * m.astype(wide)
-            denom = jnp.sqrt(c2 * v.astype(wide) + h["eps_root"]) + h["eps"]
-            if eps_hat:
-                m_hat = hat_scale * m_hat
-            return (m_hat / denom).astype(g.dtype), m, v
+                num = scale.astype(wide) * m.astype(wide)
+            denom = jnp.sqrt(v.astype(wide) + root.astype(wide)) + eps_.astype(wide)
+            return (num / denom).astype(g.dtype), m, v
 
         updates, mu, nu = _tree.map_unzip(one, 3, updates, state.mu, state.nu)
         return updates, ScaleByAdamState(count, mu, nu, hp)

@@ -120,8 +120,8 @@ def scale_by_radam(
         def one(g, m, v):
             wide = _tree.wide_dtype(g)
             gw = g.astype(wide)
-            m = ema_into(h["b1"], one_minus_b1, m, gw, wide)
-            v = ema_into(h["b2"], one_minus_b2, v, gw * gw, wide)
+            m = ema_into(one_minus_b1, m, gw, wide)
+            v = ema_into(one_minus_b2, v, gw * gw, wide)
             m_hat = c1 * m.astype(wide)
             denom = jnp.sqrt(c2 * v.astype(wide) + h["eps_root"]) + h["eps"]
             if use_softplus:
