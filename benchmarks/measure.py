@@ -20,6 +20,24 @@ import jax.numpy as jnp
 # shape changes) makes JAX warn; the benchmark donates everything on purpose.
 _DONATION_WARNING = "Some donated buffers were not usable"
 _INSTRUCTION = re.compile(r"^\s+(?:ROOT )?%\S+ = ", re.MULTILINE)
+_FUSED_COMPUTATION = re.compile(
+    r"^%fused_computation\S* \(([^)]*)\) -> ([^{]*)\{\n(.*?)\n\}", re.MULTILINE | re.DOTALL
+)
+_NAME = re.compile(r"%[\w.\-]+|\bparam_[\d.]+")
+_METADATA = re.compile(r", metadata=\{[^}]*\}")
+
+
+def distinct_kernels(hlo_text: str) -> int:
+    """How many fused computations differ once names are ignored.
+
+    XLA:CPU compiles identical kernels once, so this, more than the number of fusions,
+    drives compile time on trees whose leaves repeat a shape.
+    """
+    bodies = {
+        _NAME.sub("%", _METADATA.sub("", "".join(match)))
+        for match in _FUSED_COMPUTATION.findall(hlo_text)
+    }
+    return len(bodies)
 
 
 @contextlib.contextmanager
@@ -63,8 +81,9 @@ def compile_stats(jitted: Callable, args: tuple) -> dict:
     ``total_compile_s``, ``temp_bytes`` (buffers the executable allocates besides its
     arguments and outputs), ``argument_bytes``, ``output_bytes`` and ``alias_bytes``
     (outputs written into donated arguments) and ``hlo_instructions`` (in the optimized
-    HLO, fusion bodies included: a deterministic proxy for XLA compile time, which on a
-    loaded machine varies by tens of percent).
+    HLO, fusion bodies included) and ``distinct_kernels`` (`distinct_kernels`): two
+    deterministic proxies for XLA compile time, which on a loaded machine varies by tens
+    of percent.
     """
     t0 = time.perf_counter()
     lowered = jitted.lower(*args)
@@ -82,6 +101,7 @@ def compile_stats(jitted: Callable, args: tuple) -> dict:
         "output_bytes": int(mem.output_size_in_bytes),
         "alias_bytes": int(mem.alias_size_in_bytes),
         "hlo_instructions": len(_INSTRUCTION.findall(hlo)),
+        "distinct_kernels": distinct_kernels(hlo),
     }
     return stats
 

@@ -176,15 +176,16 @@ _COLUMNS = (
     "(params, state)` with params and state donated, optx and Optax alternating in one process; "
     "**ratio** = Optax / optx (above 1: optx faster); compile = trace + lower + XLA compile "
     "(fresh function each time, the minimum over the compiles); HLO instr = instructions in the "
-    "optimized HLO (a noise-free proxy for compile time); temp = `temp_size_in_bytes` of "
+    "optimized HLO and kernels = distinct fused computations (XLA:CPU compiles identical "
+    "kernels once): two noise-free proxies for compile time; temp = `temp_size_in_bytes` of "
     "the compiled executable's `memory_analysis()` (buffers other than arguments and outputs); "
     "roofline = time to read every argument and write every output once at the measured "
     "bandwidth, divided by the measured time."
 )
 _UPDATE_HEADER = (
     "optimizer", "optx ms", "Optax ms", "ratio", "optx compile s", "Optax compile s",
-    "compile ratio", "HLO instr optx/Optax", "optx temp MB", "Optax temp MB", "optx state MB",
-    "optx roofline", "Optax roofline",
+    "compile ratio", "HLO instr optx/Optax", "kernels optx/Optax", "optx temp MB",
+    "Optax temp MB", "optx state MB", "optx roofline", "Optax roofline",
 )  # fmt: skip
 
 
@@ -202,6 +203,7 @@ def _update_table(entry: dict) -> list[str]:
                 f"{o['total_compile_s']:.2f}",
                 f"{r['compile_ratio']:.2f}",
                 f"{x.get('hlo_instructions', '?')}/{o.get('hlo_instructions', '?')}",
+                f"{x.get('distinct_kernels', '?')}/{o.get('distinct_kernels', '?')}",
                 _mb(x["temp_bytes"]),
                 _mb(o["temp_bytes"]),
                 _mb(x["state_bytes"]),

@@ -46,6 +46,7 @@ from benchmarks import measure, optimizers, report, trees
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAM_SIZED = 0.01  # a temp of >= 1% of the param bytes (and >= 64 KiB) counts as param-sized
+SLOW_COMPILE_S = 2.0  # rows compiling slower than this stop after two compiles per library
 
 
 def _leaf_bytes(tree: Any) -> list[int]:
@@ -64,8 +65,9 @@ def bench_update(
 ) -> dict:
     """One row: the update of optimizer ``name`` on the tree ``shapes``, optx and Optax.
 
-    Each library's update is compiled ``compile_reps`` times from a fresh function (the
-    minimum is kept), the two libraries taking turns, ``optax_first`` choosing who starts
+    Each library's update is compiled up to ``compile_reps`` times from a fresh function
+    (two when a compile takes over ``SLOW_COMPILE_S``; the minimum is kept), the two
+    libraries taking turns, ``optax_first`` choosing who starts
     (the first large compile in a process runs slower, so the runner alternates it).
     """
     pair = optimizers.PAIRS[name]
@@ -87,7 +89,11 @@ def bench_update(
         with jax.numpy_dtype_promotion("standard") if standard else contextlib.nullcontext():
             state = tx.init(p)
         setup[lib] = (tx, apply, standard, p, state)
-    for _ in range(compile_reps):
+    compiles = 0
+    for rep in range(compile_reps):
+        if rep >= 2 and max(row[lib]["total_compile_s"] for lib in order) > SLOW_COMPILE_S:
+            break  # a long compile varies less, relative to itself, than a short one
+        compiles += 1
         for lib in order:
             tx, apply, standard, p, state = setup[lib]
             f = measure.update_fn(tx, apply, standard_promotion=standard)  # fresh: no cache hit
@@ -109,7 +115,7 @@ def bench_update(
         row["optx_baseline"] = {"state_bytes": trees.nbytes(state)}
     for lib in order:
         stats, state = row[lib], setup[lib][4]
-        stats["compile_reps"] = compile_reps
+        stats["compile_reps"] = compiles
         stats["state_bytes"] = trees.nbytes(state)
         stats["param_sized_temp"] = stats["temp_bytes"] >= max(PARAM_SIZED * param_bytes, 2**16)
         moved = stats["argument_bytes"] + stats["output_bytes"]
@@ -212,7 +218,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--compile-reps",
         type=int,
-        help="compiles per library and optimizer, min kept (default 2, quick 1)",
+        help="most compiles per library and optimizer, min kept; after two, rows whose "
+        f"compile took over {SLOW_COMPILE_S:g} s stop (default 5, quick 1)",
     )
     parser.add_argument("--json", type=Path, help="output JSON path")
     parser.add_argument("--md", type=Path, help="output Markdown path")
@@ -229,7 +236,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.scale = args.scale or (0.25 if quick else 1.0)
     args.reps = args.reps or (5 if quick else 21)
     args.warmup = args.warmup if args.warmup is not None else (1 if quick else 3)
-    args.compile_reps = args.compile_reps or (1 if quick else 2)
+    args.compile_reps = args.compile_reps or (1 if quick else 5)
     args.step_trees = ["many_leaves", "tiny"] if quick else list(args.trees)
     tag = "quick" if quick else "full"
     args.json = args.json or ROOT / "benchmarks" / "results" / f"{tag}.json"

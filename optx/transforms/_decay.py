@@ -92,7 +92,7 @@ def add_decayed_weights(
         _tree.require_params(call, params)
         _tree.check_structure(call, params, updates)
         h, hp = hyperparams.resolve(state.hyperparams, state.count)
-        wd = h["weight_decay"]
+        (wd,) = _tree.per_step_scalars(updates, h["weight_decay"])
         keep = resolve_mask(call, mask, params) if mask is not None else None
 
         def one(g, p, decay=True):

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 from optx import _tree, _validate
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
+from optx.transforms._adam_common import ema_into
 from optx.transforms._adaptive import moments_like
 
 
@@ -77,14 +78,15 @@ def scale_by_lion(
         del params, extra_args
         _tree.check_structure(call, state.mu, updates)
         h, hp = hyperparams.resolve(state.hyperparams, state.count)
-        one_minus_b2 = hyperparams.complement(h, "b2")
+        one_minus_b2, b1, b2_minus_b1 = _tree.per_step_scalars(
+            updates, hyperparams.complement(h, "b2"), h["b1"], h["b2"] - h["b1"]
+        )
 
         def one(g, m):
             wide = _tree.wide_dtype(m)
             gw = g.astype(wide)
-            b1_, b2_ = h["b1"].astype(wide), h["b2"].astype(wide)
-            m = (b2_ * m.astype(wide) + one_minus_b2.astype(wide) * gw).astype(m.dtype)
-            u = jnp.sign(b1_ * m.astype(wide) + (b2_ - b1_) * gw)
+            m = ema_into(one_minus_b2, m, gw, wide)
+            u = jnp.sign(b1.astype(wide) * m.astype(wide) + b2_minus_b1.astype(wide) * gw)
             return u.astype(g.dtype), m
 
         updates, mu = _tree.map_unzip(one, 2, updates, state.mu)
