@@ -252,3 +252,24 @@ def test_renamed_decays_keep_their_complements():
     grads = _grads(PARAMS, 0)
     got = jax.jit(tx.update)(grads, state, PARAMS)
     chex.assert_trees_all_equal(got, jax.jit(fresh.update)(grads, fresh.init(PARAMS), PARAMS))
+
+
+def _counts(state):
+    return [int(s.count) for s in state if hasattr(s, "count")]
+
+
+def test_counts_advance_only_where_a_schedule_reads_them():
+    grads = _grads(PARAMS, 0)
+    constant = optx.sgd(0.1, momentum=0.9)
+    scheduled = optx.sgd(S.linear_schedule(0.1, 0.0, 10), momentum=0.9)
+    adam = optx.adam(0.1)
+    states = [tx.init(PARAMS) for tx in (constant, scheduled, adam)]
+    for _ in range(3):
+        states = [
+            tx.update(grads, s, PARAMS)[1] for tx, s in zip((constant, scheduled, adam), states)
+        ]
+    assert _counts(states[0]) == [0, 0]  # trace and the learning rate: constants
+    assert _counts(states[1]) == [0, 3]  # the scheduled learning rate counts
+    assert _counts(states[2]) == [3, 0]  # Adam's bias correction always counts
+    lr = optx.get_hyperparams(states[1])["learning_rate"]
+    assert float(lr) == pytest.approx(0.1 * (1 - 2 / 10))  # schedule(2) for the third update

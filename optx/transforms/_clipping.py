@@ -13,7 +13,11 @@ from optx._hyperparams import Hyperparams, HyperparamsState
 
 
 class ClipState(NamedTuple):
-    """State of `clip` and `clip_by_global_norm`."""
+    """State of `clip` and `clip_by_global_norm`.
+
+    ``count`` is the number of updates done while a schedule drives a hyperparameter;
+    with constants only it stays where it was (see `Hyperparams.next_count`).
+    """
 
     count: jax.Array
     hyperparams: HyperparamsState
@@ -47,7 +51,7 @@ def clip(max_delta: ScalarOrSchedule) -> GradientTransformation:
         updates = jax.tree.map(
             lambda g: jnp.clip(g, -limit.astype(g.dtype), limit.astype(g.dtype)), updates
         )
-        return updates, ClipState(_tree.safe_increment(state.count), hp)
+        return updates, ClipState(hyperparams.next_count(state.count), hp)
 
     return GradientTransformation(init, update)
 
@@ -79,6 +83,6 @@ def clip_by_global_norm(max_norm: ScalarOrSchedule) -> GradientTransformation:
         h, hp = hyperparams.resolve(state.hyperparams, state.count)
         norm = _tree.global_norm(updates)
         factor = h["max_norm"] / jnp.maximum(norm, h["max_norm"])
-        return _tree.scale_tree(factor, updates), ClipState(_tree.safe_increment(state.count), hp)
+        return _tree.scale_tree(factor, updates), ClipState(hyperparams.next_count(state.count), hp)
 
     return GradientTransformation(init, update)

@@ -14,7 +14,11 @@ from optx._hyperparams import Hyperparams, HyperparamsState
 
 
 class AddDecayedWeightsState(NamedTuple):
-    """State of `add_decayed_weights`."""
+    """State of `add_decayed_weights`.
+
+    ``count`` is the number of updates done while a schedule drives a hyperparameter;
+    with constants only it stays where it was (see `Hyperparams.next_count`).
+    """
 
     count: jax.Array
     hyperparams: HyperparamsState
@@ -105,6 +109,6 @@ def add_decayed_weights(
             updates = jax.tree.map(one, updates, params)
         else:
             updates = jax.tree.map(one, updates, params, keep)
-        return updates, AddDecayedWeightsState(_tree.safe_increment(state.count), hp)
+        return updates, AddDecayedWeightsState(hyperparams.next_count(state.count), hp)
 
     return GradientTransformation(init, update)

@@ -13,7 +13,11 @@ from optx._hyperparams import Hyperparams, HyperparamsState
 
 
 class TraceState(NamedTuple):
-    """State of `trace`: the momentum buffer."""
+    """State of `trace`: the momentum buffer.
+
+    ``count`` is the number of updates done while a schedule drives a hyperparameter;
+    with constants only it stays where it was (see `Hyperparams.next_count`).
+    """
 
     count: jax.Array
     trace: Any
@@ -77,7 +81,7 @@ def trace(
             return u.astype(g.dtype), t
 
         updates, new_trace = _tree.map_unzip(one, 2, updates, state.trace)
-        return updates, TraceState(_tree.safe_increment(state.count), new_trace, hp)
+        return updates, TraceState(hyperparams.next_count(state.count), new_trace, hp)
 
     return GradientTransformation(init, update)
 

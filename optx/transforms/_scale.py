@@ -13,7 +13,11 @@ from optx._hyperparams import Hyperparams, HyperparamsState
 
 
 class ScaleState(NamedTuple):
-    """State of `scale`, `scale_by_schedule` and `scale_by_learning_rate`."""
+    """State of `scale`, `scale_by_schedule` and `scale_by_learning_rate`.
+
+    ``count`` is the number of updates done while a schedule drives a hyperparameter;
+    with constants only it stays where it was (see `Hyperparams.next_count`).
+    """
 
     count: jax.Array
     hyperparams: HyperparamsState
@@ -34,7 +38,7 @@ def _scaler(call: str, name: str, value: ScalarOrSchedule, sign: float) -> Gradi
         del params, extra_args
         values, hp = hyperparams.resolve(state.hyperparams, state.count)
         updates = _tree.scale_tree(sign * values[name], updates)
-        return updates, ScaleState(_tree.safe_increment(state.count), hp)
+        return updates, ScaleState(hyperparams.next_count(state.count), hp)
 
     return GradientTransformation(init, update)
 

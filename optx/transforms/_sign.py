@@ -15,7 +15,11 @@ from optx.transforms._adaptive import moments_like
 
 
 class ScaleByLionState(NamedTuple):
-    """State of `scale_by_lion`: the momentum."""
+    """State of `scale_by_lion`: the momentum.
+
+    ``count`` is the number of updates done while a schedule drives a hyperparameter;
+    with constants only it stays where it was (see `Hyperparams.next_count`).
+    """
 
     count: jax.Array
     mu: Any
@@ -23,7 +27,11 @@ class ScaleByLionState(NamedTuple):
 
 
 class ScaleBySignumState(NamedTuple):
-    """State of `scale_by_signum`: the momentum."""
+    """State of `scale_by_signum`: the momentum.
+
+    ``count`` is the number of updates done while a schedule drives a hyperparameter;
+    with constants only it stays where it was (see `Hyperparams.next_count`).
+    """
 
     count: jax.Array
     mu: Any
@@ -90,7 +98,7 @@ def scale_by_lion(
             return u.astype(g.dtype), m
 
         updates, mu = _tree.map_unzip(one, 2, updates, state.mu)
-        return updates, ScaleByLionState(_tree.safe_increment(state.count), mu, hp)
+        return updates, ScaleByLionState(hyperparams.next_count(state.count), mu, hp)
 
     return GradientTransformation(init, update)
 
@@ -161,6 +169,6 @@ def scale_by_signum(
 
         rest = (params,) if wd_lh is not None else ()
         updates, mu = _tree.map_unzip(one, 2, updates, state.mu, *rest)
-        return updates, ScaleBySignumState(_tree.safe_increment(state.count), mu, hp)
+        return updates, ScaleBySignumState(hyperparams.next_count(state.count), mu, hp)
 
     return GradientTransformation(init, update)

@@ -15,14 +15,22 @@ from optx.transforms._decay import resolve_mask
 
 
 class ScaleByTrustRatioState(NamedTuple):
-    """State of `scale_by_trust_ratio`."""
+    """State of `scale_by_trust_ratio`.
+
+    ``count`` is the number of updates done while a schedule drives a hyperparameter;
+    with constants only it stays where it was (see `Hyperparams.next_count`).
+    """
 
     count: jax.Array
     hyperparams: HyperparamsState
 
 
 class FromageState(NamedTuple):
-    """State of the rescaling step inside `optx.fromage`."""
+    """State of the rescaling step inside `optx.fromage`.
+
+    ``count`` is the number of updates done while a schedule drives a hyperparameter;
+    with constants only it stays where it was (see `Hyperparams.next_count`).
+    """
 
     count: jax.Array
     hyperparams: HyperparamsState
@@ -152,7 +160,7 @@ def scale_by_trust_ratio(
             updates = jax.tree.map(one, updates, params)
         else:
             updates = jax.tree.map(one, updates, params, keep)
-        return updates, ScaleByTrustRatioState(_tree.safe_increment(state.count), hp)
+        return updates, ScaleByTrustRatioState(hyperparams.next_count(state.count), hp)
 
     return GradientTransformation(init, update)
 
@@ -188,6 +196,6 @@ def fromage_rescale(learning_rate: ScalarOrSchedule) -> GradientTransformation:
             return (step + shrink.astype(wide) * w.astype(wide)).astype(d.dtype)
 
         updates = jax.tree.map(one, updates, params)
-        return updates, FromageState(_tree.safe_increment(state.count), hp)
+        return updates, FromageState(hyperparams.next_count(state.count), hp)
 
     return GradientTransformation(init, update)
