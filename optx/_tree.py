@@ -9,6 +9,7 @@ import jax.numpy as jnp
 
 INT32_MAX = jnp.iinfo(jnp.int32).max
 _LEAVES_PER_SHAPE_TO_PACK = 64  # see per_step_scalars
+_FEW_LEAVES_TO_PACK = 16
 
 
 def wide_dtype(dtype: Any) -> Any:
@@ -94,15 +95,22 @@ def per_step_scalars(tree: Any, *scalars: Any) -> tuple[jax.Array, ...]:
     identity XLA does not fold (``reduce_precision`` to float32's own precision), else
     it would read each slice back to its source.
 
+    On a small tree the vector also gathers the scalar arithmetic of the update's prologue
+    (bias corrections, square roots, quotients) into one kernel, where XLA would compile
+    each expensive scalar operation as a kernel of its own: one-leaf Adam compiles six
+    kernels instead of eight (Optax: six).
+
     Reading a slice costs two instructions per scalar and kernel where a scalar operand
-    costs one, so the vector is used only where kernels outweigh instructions: when some
-    shape repeats and there are at most `_LEAVES_PER_SHAPE_TO_PACK` leaves per shape
-    (a transformer's ~14, not 2048 leaves of 3 shapes, where it measured 3% slower).
+    costs one, so the vector is used only where kernels outweigh instructions: on trees of
+    at most `_FEW_LEAVES_TO_PACK` leaves, and where some shape repeats with at most
+    `_LEAVES_PER_SHAPE_TO_PACK` leaves per shape (a transformer's ~14, not 2048 leaves of
+    3 shapes, where it measured 3% slower).
     """
     values = tuple(jnp.asarray(x, jnp.float32) for x in scalars)
     shapes = [(jnp.shape(x), jnp.result_type(x)) for x in jax.tree.leaves(tree)]
     distinct = len(set(shapes))
-    if distinct == len(shapes) or len(shapes) > _LEAVES_PER_SHAPE_TO_PACK * distinct:
+    repeated = distinct < len(shapes) <= _LEAVES_PER_SHAPE_TO_PACK * distinct
+    if not (repeated or len(shapes) <= _FEW_LEAVES_TO_PACK):
         return values
     vector = jax.lax.reduce_precision(jnp.stack(values, axis=-1), 8, 23)
     return tuple(vector[..., i] for i in range(len(values)))

@@ -45,7 +45,7 @@ def test_repeated_shapes_update_as_each_leaf_alone(name):
 
 def test_per_step_scalars_pack_only_where_shapes_repeat():
     a, b = jnp.float32(0.5), jnp.float32(-2.0)
-    unique = {"x": jnp.zeros(3), "y": jnp.zeros(4)}
+    unique = {f"x{i}": jnp.zeros(i + 1) for i in range(20)}  # many leaves, none alike
     repeated = {"x": jnp.zeros(3), "y": jnp.zeros(3)}
     for tree in (unique, repeated):
         got = _tree.per_step_scalars(tree, a, b)

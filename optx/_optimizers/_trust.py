@@ -19,6 +19,7 @@ from optx.transforms import (
     scale_by_trust_ratio,
     trace,
 )
+from optx.transforms._adam_common import ema_into
 from optx.transforms._adaptive import moments_like
 from optx.transforms._trust import fromage_rescale
 
@@ -33,7 +34,7 @@ class _MomentsState(NamedTuple):
 def _adam_without_bias_correction(b1, b2, eps, eps_root) -> GradientTransformation:
     """``m / (sqrt(v + eps_root) + eps)`` with undebiased moments (MXNet LAMB's switch)."""
     call = "optx.lamb"
-    hyperparams = Hyperparams(call, b1=b1, b2=b2, eps=eps, eps_root=eps_root)
+    hyperparams = Hyperparams(call, b1=b1, b2=b2, eps=eps, eps_root=eps_root, decays=("b1", "b2"))
 
     def init(params):
         return _MomentsState(
@@ -44,13 +45,20 @@ def _adam_without_bias_correction(b1, b2, eps, eps_root) -> GradientTransformati
         del params, extra_args
         _tree.check_structure(call, state.mu, updates)
         h, hp = hyperparams.resolve(state.hyperparams, state.count)
+        c1, c2, root, eps_ = _tree.per_step_scalars(
+            updates,
+            hyperparams.complement(h, "b1"),
+            hyperparams.complement(h, "b2"),
+            h["eps_root"],
+            h["eps"],
+        )
 
         def one(g, m, v):
-            gw = g.astype(m.dtype)
-            b1_, b2_ = h["b1"].astype(m.dtype), h["b2"].astype(v.dtype)
-            m = b1_ * m + (1 - b1_) * gw
-            v = b2_ * v + (1 - b2_) * gw * gw
-            u = m / (jnp.sqrt(v + h["eps_root"]) + h["eps"])
+            wide = _tree.wide_dtype(m)
+            gw = g.astype(wide)
+            m = ema_into(c1, m, gw, wide)
+            v = ema_into(c2, v, gw * gw, wide)
+            u = m.astype(wide) / (jnp.sqrt(v.astype(wide) + root.astype(wide)) + eps_.astype(wide))
             return u.astype(g.dtype), m, v
 
         updates, mu, nu = _tree.map_unzip(one, 3, updates, state.mu, state.nu)
