@@ -84,7 +84,7 @@ def global_norm(tree: Any) -> jax.Array:
 
 
 def per_step_scalars(tree: Any, *scalars: Any) -> tuple[jax.Array, ...]:
-    """The float32 ``scalars``, read back from one vector when leaves of ``tree`` share a shape.
+    """The float32 ``scalars``, read back from one vector where that compiles fewer kernels.
 
     A compile-time measure, the values are unchanged. XLA:CPU compiles one kernel for all
     leaves of one shape only if their kernels take their operands in the same order, and

@@ -148,10 +148,9 @@ def scale_by_adam(
         if nesterov:
             c1_next = 1 / hyperparams.bias_correction(h, "b1", _tree.safe_increment(count))
             m_coef, g_coef = h["b1"] * c1_next * s, one_minus_b1 * scale
-        else:
-            m_coef = g_coef = 0.0
-        one_minus_b1, one_minus_b2, scale, root, eps_, m_coef, g_coef = _tree.per_step_scalars(
-            updates, one_minus_b1, one_minus_b2, scale, root, eps_, m_coef, g_coef
+            m_coef, g_coef = _tree.per_step_scalars(updates, m_coef, g_coef)
+        one_minus_b1, one_minus_b2, scale, root, eps_ = _tree.per_step_scalars(
+            updates, one_minus_b1, one_minus_b2, scale, root, eps_
         )
 
         def one(g, m, v):
