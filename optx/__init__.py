@@ -28,6 +28,7 @@ from optx._core import (
 )
 from optx._hyperparams import (
     HyperparamsState as HyperparamsState,
+    ScheduledFlags as ScheduledFlags,
     get_hyperparams as get_hyperparams,
     rename_hyperparams as rename_hyperparams,
     set_hyperparams as set_hyperparams,
@@ -49,6 +50,7 @@ except _metadata.PackageNotFoundError:  # running from a source tree that is not
 __all__ = [
     *_core.__all__,
     "HyperparamsState",
+    "ScheduledFlags",
     "get_hyperparams",
     "rename_hyperparams",
     "set_hyperparams",

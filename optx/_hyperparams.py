@@ -3,9 +3,10 @@ without recompiling.
 
 Every transform with a numeric hyperparameter keeps a `HyperparamsState` in its own state:
 ``values`` holds the float32 value used for the latest update (the initial value before the
-first), ``scheduled`` a bool per name telling whether a schedule drives it, and
-``complements`` the exact ``1 - value`` of each decay the transform declares. The structure
-is the same whichever kind of value was passed, so checkpoints and jitted steps do not care.
+first), ``scheduled`` tells which names a schedule drives, and ``complements`` the exact
+``1 - value`` of each decay the transform declares. The arrays are the same whichever kind
+of value was passed, so a checkpoint restores into either; ``scheduled`` is static (part
+of the pytree structure, no arrays), so a compiled update neither reads nor writes it.
 """
 
 from __future__ import annotations
@@ -21,12 +22,49 @@ from optx import _tree, _validate
 from optx._core import GradientTransformation
 
 
+@jax.tree_util.register_static
+class ScheduledFlags(Mapping[str, bool]):
+    """Which hyperparameters of a transform a schedule drives: name -> bool, read-only.
+
+    Static: a pytree node without leaves, compared and hashed by its contents, so it lives
+    in the state's structure, not in its arrays. A compiled update does not carry it (one
+    parameter and one output fewer per hyperparameter), a checkpoint does not store it,
+    and `set_hyperparams` reads it on the host, also inside ``jax.jit``.
+    """
+
+    __slots__ = ("_flags",)
+
+    def __init__(self, flags: Mapping[str, Any]):
+        self._flags = tuple((str(name), bool(flag)) for name, flag in flags.items())
+
+    def __getitem__(self, name: str) -> bool:
+        for key, flag in self._flags:
+            if key == name:
+                return flag
+        raise KeyError(name)
+
+    def __iter__(self):
+        return (name for name, _ in self._flags)
+
+    def __len__(self) -> int:
+        return len(self._flags)
+
+    def __hash__(self) -> int:
+        return hash(self._flags)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ScheduledFlags) and self._flags == other._flags
+
+    def __repr__(self) -> str:
+        return f"ScheduledFlags({dict(self._flags)})"
+
+
 class HyperparamsState(NamedTuple):
     """Hyperparameter values of one transform.
 
     Attributes:
       values: name -> float32 array, the value used for the latest update.
-      scheduled: name -> bool array, True where a schedule drives the value.
+      scheduled: a `ScheduledFlags`, name -> bool, True where a schedule drives the value.
       complements: decay name -> float32 array, ``1 - value`` computed where it is exact:
         in double precision from a Python float (``float32(0.999)`` is 0.99900001, so
         ``1 - b2`` computed from the stored value would be off by 1.3e-5 relative), in
@@ -36,7 +74,7 @@ class HyperparamsState(NamedTuple):
     """
 
     values: dict[str, jax.Array]
-    scheduled: dict[str, jax.Array]
+    scheduled: ScheduledFlags
     complements: dict[str, jax.Array]
 
 
@@ -70,7 +108,7 @@ class Hyperparams:
         """The state before the first update: schedules evaluated at count 0."""
         zero = jnp.zeros([], jnp.int32)
         values = {name: self._evaluate(spec, zero) for name, spec in self.specs.items()}
-        scheduled = {name: jnp.asarray(callable(spec)) for name, spec in self.specs.items()}
+        scheduled = ScheduledFlags({name: callable(spec) for name, spec in self.specs.items()})
         complements = {
             name: exact_complement(values[name] if callable(spec) else spec)
             for name, spec in self.specs.items()
@@ -299,21 +337,13 @@ def set_hyperparams(state: Any, values: Mapping[str, Any] | None = None, **kwarg
     )
 
 
-def _refuse_scheduled(name: str, flag: Any) -> None:
-    message = (
-        f"optx.set_hyperparams: {name} is driven by a schedule, so setting it would be "
-        "overridden at the next step; build the optimizer with a float or array for it, "
-        "or change the schedule"
-    )
-    if isinstance(flag, jax.core.Tracer):
-
-        def check(value):
-            if np.any(value):
-                raise ValueError(message)
-
-        jax.debug.callback(check, flag)
-    elif np.any(np.asarray(flag)):
-        raise ValueError(message)
+def _refuse_scheduled(name: str, scheduled: bool) -> None:
+    if scheduled:
+        raise ValueError(
+            f"optx.set_hyperparams: {name} is driven by a schedule, so setting it would be "
+            "overridden at the next step; build the optimizer with a float or array for it, "
+            "or change the schedule"
+        )
 
 
 def rename_hyperparams(
@@ -333,7 +363,7 @@ def rename_hyperparams(
                 return node
             return HyperparamsState(
                 {mapping.get(k, k): v for k, v in node.values.items()},
-                {mapping.get(k, k): v for k, v in node.scheduled.items()},
+                ScheduledFlags({mapping.get(k, k): v for k, v in node.scheduled.items()}),
                 {mapping.get(k, k): v for k, v in node.complements.items()},
             )
 

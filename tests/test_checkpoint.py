@@ -264,3 +264,20 @@ def test_sigkill_mid_run_resumes_from_the_last_checkpoint(tmp_path):
     final = train.restore(out, like=straight.state)
     assert int(final.step) == 60
     _assert_same(final, straight.state)
+
+
+def test_a_state_saved_with_a_constant_rate_restores_into_a_scheduled_optimizer(tmp_path):
+    params = {"w": jnp.arange(3.0)}
+    constant = optx.adam(1e-3)
+    state = constant.update({"w": jnp.ones(3)}, constant.init(params), params)[1]
+    path = tmp_path / "adam.ckpt"
+    optx.train.save(path, state)
+    scheduled = optx.adam(optx.schedules.linear_schedule(1e-3, 0.0, 10))
+    restored = optx.train.restore(path, like=scheduled.init(params))
+    assert jax.tree.structure(restored) == jax.tree.structure(scheduled.init(params))
+    chex.assert_trees_all_equal(jax.tree.leaves(restored), jax.tree.leaves(state))
+    # The restored state drives the scheduled optimizer: the rate comes from the schedule,
+    # which starts at its step 0 (a constant's counter does not advance, as documented).
+    _, after = scheduled.update({"w": jnp.ones(3)}, restored, params)
+    _, after = scheduled.update({"w": jnp.ones(3)}, after, params)
+    assert float(optx.get_hyperparams(after)["learning_rate"]) == pytest.approx(1e-3 * 0.9)

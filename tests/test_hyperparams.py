@@ -192,13 +192,42 @@ def test_adam_with_onecycle_b1_matches_hand_rolled_loop():
 
 
 @pytest.mark.parametrize("kind", ["float", "array", "schedule"])
-def test_momentum_and_b1_accept_every_kind_with_one_state_structure(kind):
+def test_momentum_and_b1_accept_every_kind_with_the_same_state_arrays(kind):
     value = {"float": 0.9, "array": jnp.asarray(0.9), "schedule": S.constant_schedule(0.9)}[kind]
     sgd_state = optx.sgd(0.1, momentum=value).init(PARAMS)
     adam_state = optx.adam(1e-3, b1=value).init(PARAMS)
     reference = (optx.sgd(0.1, momentum=0.9).init(PARAMS), optx.adam(1e-3, b1=0.9).init(PARAMS))
-    assert jax.tree.structure((sgd_state, adam_state)) == jax.tree.structure(reference)
+
+    def arrays(tree):
+        flat = jax.tree_util.tree_flatten_with_path(tree)[0]
+        return [(jax.tree_util.keystr(path), jnp.shape(x), jnp.result_type(x)) for path, x in flat]
+
+    assert arrays((sgd_state, adam_state)) == arrays(reference)
+    same_structure = jax.tree.structure((sgd_state, adam_state)) == jax.tree.structure(reference)
+    assert same_structure == (kind != "schedule")  # the static ScheduledFlags differ
     assert float(optx.get_hyperparams(adam_state)["b1"]) == pytest.approx(0.9)
+
+
+def test_scheduled_flags_are_static_and_kept_out_of_the_compiled_update():
+    tx = optx.adam(S.linear_schedule(1e-3, 0.0, 10))
+    state = tx.init(PARAMS)
+    flags = [
+        node.scheduled
+        for node in jax.tree.leaves(state, is_leaf=lambda x: isinstance(x, optx.HyperparamsState))
+        if isinstance(node, optx.HyperparamsState)
+    ]
+    assert [dict(f) for f in flags] == [
+        {"b1": False, "b2": False, "eps": False, "eps_root": False},
+        {"learning_rate": True},
+    ]
+    assert all(isinstance(f, optx.ScheduledFlags) and hash(f) == hash(f) for f in flags)
+    assert not any(isinstance(leaf, (bool, np.bool_)) for leaf in jax.tree.leaves(state))
+    assert all(jnp.result_type(leaf) != jnp.bool_ for leaf in jax.tree.leaves(state))
+    with pytest.raises(KeyError):
+        flags[0]["lr"]
+    # Refused on the host even while tracing: no callback needed.
+    with pytest.raises(ValueError, match="learning_rate is driven by a schedule"):
+        jax.jit(lambda s: optx.set_hyperparams(s, learning_rate=0.1))(state)
 
 
 def _complements(state):

@@ -38,7 +38,7 @@ def sgd(
     differ under a schedule: with rates .1, .05, .025, g = 1 and momentum .9 from w = 0,
     MXNet's form ends at -0.391 and Optax's at -0.26275 (inside, a step keeps the rate it
     was taken with; outside, the whole buffer is rescaled by the current rate). Any value
-    of ``momentum`` (0.0 included) keeps a buffer, so the state has the same structure for
+    of ``momentum`` (0.0 included) keeps a buffer, so the state holds the same arrays for
     a float, an array or a schedule.
 
     Args:

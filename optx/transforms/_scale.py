@@ -91,8 +91,9 @@ def scale_by_learning_rate(
 
     Update rule: ``u = -learning_rate * g``.
 
-    The state has the same structure whether ``learning_rate`` is a float, an array or a
-    schedule (unlike Optax, whose state changes with it). The value used for the latest
+    The state holds the same arrays whether ``learning_rate`` is a float, an array or a
+    schedule (unlike Optax, whose state changes with it), so a checkpoint restores into
+    either; only the static `ScheduledFlags` differ. The value used for the latest
     update is read by ``optx.get_hyperparams(state)["learning_rate"]``.
 
     Args:
