@@ -101,7 +101,8 @@ def per_step_scalars(tree: Any, *scalars: Any) -> tuple[jax.Array, ...]:
     kernels instead of eight (Optax: six).
 
     Reading a slice costs two instructions per scalar and kernel where a scalar operand
-    costs one, so the vector is used only where kernels outweigh instructions: on trees of
+    costs one, and XLA copies the ``reduce_precision`` into every kernel that reads the
+    vector, so the vector is used only where kernels outweigh instructions: on trees of
     at most `_FEW_LEAVES_TO_PACK` leaves, and where some shape repeats with at most
     `_LEAVES_PER_SHAPE_TO_PACK` leaves per shape (a transformer's ~14, not 2048 leaves of
     3 shapes, where it measured 3% slower).
