@@ -19,6 +19,9 @@ from optx.transforms import (
 from optx.transforms._factored import scale_by_factored_rms_clipped, scale_by_param_block_rms
 
 
+_MIN_PARAM_SCALE = 1e-3  # the paper's epsilon2: a leaf's step scale is at least this
+
+
 @_validate.public_call("optx.adafactor")
 def adafactor(
     learning_rate: ScalarOrSchedule | None = None,
@@ -78,10 +81,17 @@ def adafactor(
     lr = 1.0 if learning_rate is None else learning_rate
     _validate.check_non_negative(call, "learning_rate", lr)
     moments = (factored, decay_rate, decay_offset, min_dim_size_to_factor, eps)
-    if clipping_threshold is None:
+    param_scale = (
+        scale_by_param_block_rms(_MIN_PARAM_SCALE) if multiply_by_parameter_scale else identity()
+    )
+    if clipping_threshold is not None:
+        # One pass per leaf: chaining clip_by_block_rms would store every update first; the
+        # parameter scale joins the clip factor, one scalar kernel per leaf instead of two.
+        min_param_scale = _MIN_PARAM_SCALE if multiply_by_parameter_scale else None
+        scaling = scale_by_factored_rms_clipped(*moments, clipping_threshold, min_param_scale)
+        param_scale = identity()
+    else:
         scaling = scale_by_factored_rms(*moments)
-    else:  # one pass per leaf: chaining clip_by_block_rms would store every update first
-        scaling = scale_by_factored_rms_clipped(*moments, clipping_threshold)
     if momentum is None:
         momentum_tx = identity()
     else:
@@ -91,7 +101,7 @@ def adafactor(
         )
     return chain(
         scaling,
-        scale_by_param_block_rms() if multiply_by_parameter_scale else identity(),
+        param_scale,
         momentum_tx,
         identity()
         if weight_decay_rate is None
