@@ -186,7 +186,7 @@ class Hyperparams:
         about 5% faster, on one leaf about 15%).
         """
         complements = [self.complement(values, name) for name in names]
-        inverse = 1 / _one_minus_power(jnp.stack(complements), count)
+        inverse = 1 / _one_minus_power(_tree.scalars_vector(complements), count)
         return complements, list(inverse)
 
     @staticmethod

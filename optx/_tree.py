@@ -6,6 +6,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 INT32_MAX = jnp.iinfo(jnp.int32).max
 _LEAVES_PER_SHAPE_TO_PACK = 64  # see per_step_scalars
@@ -81,6 +82,18 @@ def global_norm(tree: Any) -> jax.Array:
     if not leaves:
         return jnp.zeros([], jnp.float32)
     return jnp.sqrt(sum(jnp.sum(jnp.square(x.astype(jnp.float32))) for x in leaves))
+
+
+def scalars_vector(scalars: Any) -> jax.Array:
+    """The float32 scalars as one vector, written as ``sum(x_i * e_i)`` instead of a stack.
+
+    Same values (every ``x_i`` is multiplied by exact ones and zeros), but elementwise
+    arithmetic fuses into the kernel that reads the vector, where XLA:CPU compiles a
+    concatenate of runtime scalars as a kernel of its own.
+    """
+    scalars = [jnp.asarray(x, jnp.float32) for x in scalars]
+    basis = np.eye(len(scalars), dtype=np.float32)
+    return sum(x * basis[i] for i, x in enumerate(scalars))
 
 
 def per_step_scalars(tree: Any, *scalars: Any) -> tuple[jax.Array, ...]:
