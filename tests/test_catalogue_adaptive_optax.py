@@ -108,6 +108,7 @@ def test_equals_optax(name):
 @pytest.mark.parametrize(
     "kwargs",
     [
+        {"learning_rate": 0.01},  # the defaults: clip factor and parameter scale in one scalar
         {"learning_rate": 0.01, "momentum": 0.9, "clipping_threshold": 0.5},
         {"learning_rate": 0.01, "multiply_by_parameter_scale": False, "decay_rate": 0.6},
         {"learning_rate": 0.01, "factored": False, "clipping_threshold": None},
