@@ -18,7 +18,6 @@ from optx.transforms import (
 )
 from optx.transforms._factored import scale_by_factored_rms_clipped, scale_by_param_block_rms
 
-
 _MIN_PARAM_SCALE = 1e-3  # the paper's epsilon2: a leaf's step scale is at least this
 
 
