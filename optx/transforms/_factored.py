@@ -189,15 +189,14 @@ def _factored_rms(
         del extra_args
         if jax.tree.structure(state.v) != jax.tree.structure(updates):
             _tree.check_structure(call, state.v, updates)  # raises, naming the paths
-        if min_param_scale is None:
-            params = state.v  # not read; any tree of the updates' structure
-        else:
+        if min_param_scale is not None:
             _tree.require_params(call, params)
+        leaf_params = updates if min_param_scale is None else params  # read only for the scale
         h, hp = hyperparams.resolve(state.hyperparams, state.count)
         k = (state.count - step_offset).astype(jnp.float32)
         beta = 1 - (k + 1) ** (-h["decay_rate"])
 
-        def clip(u, mean_square, p):
+        def rescale(u, mean_square, p):
             """``u * min(1, threshold / rms(u))``, with ``mean_square = mean(u**2)``.
 
             With ``min_param_scale``, also ``* max(min_param_scale, rms(p))``: one quotient,
@@ -229,7 +228,7 @@ def _factored_rms(
                 u = gw * jax.lax.rsqrt(vw)
                 needs_ms = clipping_threshold is not None
                 return (
-                    clip(u, jnp.mean((gw / vw) * gw) if needs_ms else None, p).astype(g.dtype),
+                    rescale(u, jnp.mean((gw / vw) * gw) if needs_ms else None, p).astype(g.dtype),
                     v_row,
                     v_col,
                     v,
@@ -246,11 +245,11 @@ def _factored_rms(
             u = gw * row_factor * col_factor
             if clipping_threshold is not None:
                 squares = (gw * (row_factor * row_factor)) * (gw * (col_factor * col_factor))
-                u = clip(u, jnp.mean(squares), p)
+                u = rescale(u, jnp.mean(squares), p)
             return u.astype(g.dtype), v_row, v_col, v
 
         updates, v_row, v_col, v = _tree.map_unzip(
-            one, 4, updates, state.v_row, state.v_col, state.v, params
+            one, 4, updates, state.v_row, state.v_col, state.v, leaf_params
         )
         return updates, ScaleByFactoredRmsState(
             _tree.safe_increment(state.count), v_row, v_col, v, hp
