@@ -80,17 +80,16 @@ def adafactor(
     lr = 1.0 if learning_rate is None else learning_rate
     _validate.check_non_negative(call, "learning_rate", lr)
     moments = (factored, decay_rate, decay_offset, min_dim_size_to_factor, eps)
-    param_scale = (
-        scale_by_param_block_rms(_MIN_PARAM_SCALE) if multiply_by_parameter_scale else identity()
-    )
-    if clipping_threshold is not None:
+    if clipping_threshold is None:
+        scaling = scale_by_factored_rms(*moments)
+        use_param_scale = multiply_by_parameter_scale
+    else:
         # One pass per leaf: chaining clip_by_block_rms would store every update first; the
         # parameter scale joins the clip factor, one scalar kernel per leaf instead of two.
         min_param_scale = _MIN_PARAM_SCALE if multiply_by_parameter_scale else None
         scaling = scale_by_factored_rms_clipped(*moments, clipping_threshold, min_param_scale)
-        param_scale = identity()
-    else:
-        scaling = scale_by_factored_rms(*moments)
+        use_param_scale = False
+    param_scale = scale_by_param_block_rms(_MIN_PARAM_SCALE) if use_param_scale else identity()
     if momentum is None:
         momentum_tx = identity()
     else:
