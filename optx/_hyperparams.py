@@ -2,11 +2,20 @@
 without recompiling.
 
 Every transform with a numeric hyperparameter keeps a `HyperparamsState` in its own state:
-``values`` holds the float32 value used for the latest update (the initial value before the
-first), ``scheduled`` tells which names a schedule drives, and ``complements`` the exact
-``1 - value`` of each decay the transform declares. The arrays are the same whichever kind
-of value was passed, so a checkpoint restores into either; ``scheduled`` is static (part
-of the pytree structure, no arrays), so a compiled update neither reads nor writes it.
+``values`` holds the value used for the latest update (the initial value before the first),
+``scheduled`` tells where each value comes from, and ``complements`` the exact ``1 - value``
+of each decay the transform declares. Values are float32, or float64 when the params are
+(never narrower than float32), and sit where the params' scalars would (replicated on their
+mesh). The arrays are the same whichever kind of value was passed, so a checkpoint restores
+into either; ``scheduled`` is static (part of the pytree structure, no arrays), so a compiled
+update neither reads nor writes it.
+
+Where a value comes from, by what the factory was given:
+
+- a Python or NumPy number: the state holds it; `set_hyperparams` changes it between steps.
+- a JAX array (or a tracer, under ``jit``/``vmap`` or Optax's ``inject_hyperparams``): each
+  update uses that array, as Optax does; the state records it.
+- a schedule ``count -> value``: each update uses ``schedule(count)``; the state records it.
 """
 
 from __future__ import annotations
@@ -21,56 +30,97 @@ import numpy as np
 from optx import _tree, _validate
 from optx._core import GradientTransformation
 
+HELD = "held"
+"""The value is held in the state (the factory got a Python or NumPy number)."""
+GIVEN = "given"
+"""Each update uses the JAX array the factory was given."""
+SCHEDULED = "scheduled"
+"""Each update uses ``schedule(count)``."""
+
+
+def _source(spec: Any) -> str:
+    if callable(spec):
+        return SCHEDULED
+    if isinstance(spec, (jax.Array, jax.core.Tracer)):
+        return GIVEN
+    return HELD
+
 
 @jax.tree_util.register_static
 class ScheduledFlags(Mapping[str, bool]):
-    """Which hyperparameters of a transform a schedule drives: name -> bool, read-only.
+    """Which hyperparameters of a transform the factory's arguments drive: name -> bool.
+
+    True where a schedule or a JAX array given to the factory drives the value (each update
+    reads it from there, so `set_hyperparams` refuses it); False where the state holds it.
+    `source` tells which of `HELD`, `GIVEN`, `SCHEDULED` a name is.
 
     Static: a pytree node without leaves, compared and hashed by its contents, so it lives
-    in the state's structure, not in its arrays. A compiled update does not carry it (one
-    parameter and one output fewer per hyperparameter), a checkpoint does not store it,
-    and `set_hyperparams` reads it on the host, also inside ``jax.jit``.
+    in the state's structure, not in its arrays. A compiled update does not carry it, a
+    checkpoint does not store it, and `set_hyperparams` reads it on the host, also inside
+    ``jax.jit``.
     """
 
-    __slots__ = ("_flags",)
+    __slots__ = ("_sources",)
 
-    def __init__(self, flags: Mapping[str, Any]):
-        self._flags = tuple((str(name), bool(flag)) for name, flag in flags.items())
+    def __init__(self, sources: Mapping[str, Any]):
+        def as_source(value: Any) -> str:
+            if isinstance(value, str):
+                return value
+            return SCHEDULED if value else HELD
 
-    def __getitem__(self, name: str) -> bool:
-        for key, flag in self._flags:
+        self._sources = tuple((str(name), as_source(value)) for name, value in sources.items())
+
+    def source(self, name: str) -> str:
+        """`HELD`, `GIVEN` or `SCHEDULED`: where the value of ``name`` comes from."""
+        for key, source in self._sources:
             if key == name:
-                return flag
+                return source
         raise KeyError(name)
 
+    def __getitem__(self, name: str) -> bool:
+        return self.source(name) != HELD
+
     def __iter__(self):
-        return (name for name, _ in self._flags)
+        return (name for name, _ in self._sources)
 
     def __len__(self) -> int:
-        return len(self._flags)
+        return len(self._sources)
 
     def __hash__(self) -> int:
-        return hash(self._flags)
+        return hash(self._sources)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, ScheduledFlags) and self._flags == other._flags
+        return isinstance(other, ScheduledFlags) and self._sources == other._sources
 
     def __repr__(self) -> str:
-        return f"ScheduledFlags({dict(self._flags)})"
+        return f"ScheduledFlags({dict(self._sources)})"
+
+    def renamed(self, mapping: Mapping[str, str]) -> ScheduledFlags:
+        """The same flags with names replaced by ``mapping`` (others kept)."""
+        return ScheduledFlags({mapping.get(k, k): v for k, v in self._sources})
+
+
+def complement_key(name: str) -> str:
+    """The key of ``1 - name`` in `HyperparamsState.complements` (``"one_minus_b2"``).
+
+    Distinct from the value's key, so ``optax.tree.get(state, "b2")`` finds one ``b2``.
+    """
+    return f"one_minus_{name}"
 
 
 class HyperparamsState(NamedTuple):
     """Hyperparameter values of one transform.
 
     Attributes:
-      values: name -> float32 array, the value used for the latest update.
-      scheduled: a `ScheduledFlags`, name -> bool, True where a schedule drives the value.
-      complements: decay name -> float32 array, ``1 - value`` computed where it is exact:
-        in double precision from a Python float (``float32(0.999)`` is 0.99900001, so
-        ``1 - b2`` computed from the stored value would be off by 1.3e-5 relative), in
-        float32 from an array or a schedule's value. Kept in the state rather than
-        recomputed, so the compiled update reads it as one scalar (a select between the
-        exact and the computed value would sit in every per-leaf kernel).
+      values: name -> scalar array, the value used for the latest update (float32, or
+        float64 for float64 params).
+      scheduled: a `ScheduledFlags`: where each value comes from.
+      complements: ``"one_minus_<decay>"`` -> ``1 - value``, computed where it is exact: in
+        double precision from a Python float (``float32(0.999)`` is 0.99900001, so ``1 - b2``
+        computed from the stored value would be off by 1.3e-5 relative), from the value
+        itself for an array or a schedule. An update uses it only while it is the
+        complement of the value beside it (``1 - c == value`` in the value's dtype); a value
+        changed by other means (``optax.tree.set``) gets ``1 - value``.
     """
 
     values: dict[str, jax.Array]
@@ -104,61 +154,74 @@ class Hyperparams:
         self.specs = specs
         self.decays = tuple(decays)
 
-    def init(self) -> HyperparamsState:
-        """The state before the first update: schedules evaluated at count 0."""
+    def init(self, params: Any = None) -> HyperparamsState:
+        """The state before the first update: schedules evaluated at count 0.
+
+        Values are in `_tree.scalar_dtype` of ``params`` and replicated where the params are.
+        """
+        dtype = _tree.scalar_dtype(params)
+        sharding = _tree.replicated_sharding(params)
         zero = jnp.zeros([], jnp.int32)
-        values = {name: self._evaluate(spec, zero) for name, spec in self.specs.items()}
-        scheduled = ScheduledFlags({name: callable(spec) for name, spec in self.specs.items()})
+        values = {name: self._evaluate(spec, zero, dtype) for name, spec in self.specs.items()}
+        scheduled = ScheduledFlags({name: _source(spec) for name, spec in self.specs.items()})
         complements = {
-            name: exact_complement(values[name] if callable(spec) else spec)
+            complement_key(name): exact_complement(
+                spec if _source(spec) == HELD else values[name], dtype
+            )
             for name, spec in self.specs.items()
             if name in self.decays
         }
-        return HyperparamsState(values, scheduled, complements)
+        place = lambda x: _tree.place(x, sharding)  # noqa: E731
+        return HyperparamsState(
+            {k: place(v) for k, v in values.items()},
+            scheduled,
+            {k: place(v) for k, v in complements.items()},
+        )
 
     def resolve(
         self, state: HyperparamsState, count: jax.Array
     ) -> tuple[dict[str, jax.Array], HyperparamsState]:
         """The values for the update at ``count`` (0-based updates done) and the new state.
 
-        A scheduled value is ``schedule(count)``; any other is read from the state, so
-        `set_hyperparams` can change it between steps.
+        A scheduled value is ``schedule(count)``, a value given as a JAX array is that
+        array; any other is read from the state, so `set_hyperparams` can change it between
+        steps.
         """
-        if set(state.values) != set(self.specs) or set(state.complements) != set(self.decays):
+        wanted = {complement_key(name) for name in self.decays}
+        if set(state.values) != set(self.specs) or set(state.complements) != wanted:
             raise ValueError(
                 f"{self.call}: the state holds hyperparameters {sorted(state.values)} "
-                f"(decays {sorted(state.complements)}) but the transform has "
-                f"{sorted(self.specs)} (decays {sorted(self.decays)}); was the state built by "
-                "another optimizer?"
+                f"but the transform has {sorted(self.specs)}; was the state built by another "
+                "optimizer? Call init of this optimizer on the params"
             )
-        values = _Values(
-            (name, self._evaluate(spec, count) if callable(spec) else state.values[name])
-            for name, spec in self.specs.items()
-        )
-        values.complements = {
-            name: 1 - values[name] if callable(self.specs[name]) else state.complements[name]
-            for name in self.decays
-        }
-        return values, HyperparamsState(dict(values), state.scheduled, values.complements)
+        values = _Values()
+        for name, spec in self.specs.items():
+            held = state.values[name]
+            if _source(spec) == HELD:
+                values[name] = held
+            else:
+                values[name] = self._evaluate(spec, count, jnp.result_type(held))
+        values.complements = {}
+        for name in self.decays:
+            value, stored = values[name], state.complements[complement_key(name)]
+            if _source(self.specs[name]) == HELD:
+                # Exact while it belongs to the value beside it; else 1 - value.
+                one = jnp.ones([], jnp.result_type(value))
+                values.complements[name] = jnp.where(one - stored == value, stored, one - value)
+            else:
+                values.complements[name] = 1 - value
+        complements = {complement_key(n): c for n, c in values.complements.items()}
+        return values, HyperparamsState(dict(values), state.scheduled, complements)
 
     def next_count(self, count: jax.Array) -> jax.Array:
-        """The count after this update, for a transform that reads it only for schedules.
-
-        ``count + 1`` (saturating) when a schedule drives one of the hyperparameters. With
-        none the count is read by nothing and stays as it is: a counter is a kernel of
-        its own in every compiled update (about 8 ms of XLA compile time each, a quarter of
-        a one-leaf SGD's). So a state saved while a hyperparameter was a constant starts
-        a schedule that later takes its place at step 0.
-        """
-        if any(callable(spec) for spec in self.specs.values()):
-            return _tree.safe_increment(count)
-        return count
+        """The count after this update: ``count + 1``, saturating at the int32 maximum."""
+        return _tree.safe_increment(count)
 
     def complement(self, values: dict[str, jax.Array], name: str) -> jax.Array:
         """``1 - values[name]`` for a declared decay, as the state keeps it (exact).
 
         ``values`` is what `resolve` returned. A scheduled decay's complement is
-        ``1 - schedule(count)`` in float32.
+        ``1 - schedule(count)``.
         """
         if name not in self.decays:
             raise ValueError(f"{self.call}: {name!r} is not declared among the decays")
@@ -167,7 +230,7 @@ class Hyperparams:
     def bias_correction(
         self, values: dict[str, jax.Array], name: str, count: jax.Array
     ) -> jax.Array:
-        """The scalar ``1 - b**t`` for ``b = values[name]`` and ``t = count``, accurate in float32.
+        """The scalar ``1 - b**t`` for ``b = values[name]`` and ``t = count``, accurate.
 
         Computed as ``-expm1(t * log1p(-(1 - b)))`` from `complement`, so at t=1 it is exactly
         the ``1 - b`` the moment used; plain ``1 - b**t`` in float32 is off by up to 1.3e-5
@@ -181,35 +244,33 @@ class Hyperparams:
         """For each decay ``b`` named: ``1 - b`` (`complement`) and ``1 / (1 - b**t)``.
 
         The same values as `complement` and ``1 / bias_correction``, computed on one vector
-        for all the names: XLA then emits one kernel for the bias corrections instead of
-        one per decay (each costs compile time; at 2048 leaves the whole update compiles
-        about 5% faster, on one leaf about 15%). The vector is `_tree.scalars_vector`, which
-        fuses into that kernel where a stack of the complements was a kernel of its own.
+        for all the names (`_tree.scalars_vector`), so XLA emits one kernel for the bias
+        corrections instead of one per decay.
         """
         complements = [self.complement(values, name) for name in names]
         inverse = 1 / _one_minus_power(_tree.scalars_vector(complements), count)
         return complements, list(inverse)
 
     @staticmethod
-    def _evaluate(spec: Any, count: jax.Array) -> jax.Array:
+    def _evaluate(spec: Any, count: jax.Array, dtype: Any = jnp.float32) -> jax.Array:
         value = spec(count) if callable(spec) else spec
-        return jnp.asarray(value, jnp.float32)
+        return jnp.asarray(value, dtype)
 
 
-def exact_complement(value: Any) -> jax.Array:
-    """``1 - value`` as float32, computed in double precision when ``value`` is on the host.
+def exact_complement(value: Any, dtype: Any = jnp.float32) -> jax.Array:
+    """``1 - value`` in ``dtype``, computed in double precision when ``value`` is on the host.
 
-    A Python or NumPy number gives the float32 nearest to the true ``1 - value``
-    (``float32(0.001)`` for 0.999); a JAX array (or tracer) gives ``1 - value`` in float32.
+    A Python or NumPy number gives the ``dtype`` value nearest to the true ``1 - value``
+    (``float32(0.001)`` for 0.999); a JAX array (or tracer) gives ``1 - value`` in ``dtype``.
     """
     if isinstance(value, (jax.Array, jax.core.Tracer)):
-        return 1 - jnp.asarray(value, jnp.float32)
-    return jnp.asarray(1.0 - np.asarray(value, np.float64), jnp.float32)
+        return 1 - jnp.asarray(value, dtype)
+    return jnp.asarray(1.0 - np.asarray(value, np.float64), dtype)
 
 
 def _one_minus_power(complement: jax.Array, count: jax.Array) -> jax.Array:
-    """``1 - b**t`` from ``1 - b``, as ``-expm1(t * log1p(-(1 - b)))`` (accurate in float32)."""
-    return -jnp.expm1(count.astype(jnp.float32) * jnp.log1p(-complement))
+    """``1 - b**t`` from ``1 - b``, as ``-expm1(t * log1p(-(1 - b)))`` (accurate)."""
+    return -jnp.expm1(count.astype(jnp.result_type(complement)) * jnp.log1p(-complement))
 
 
 def _nodes(state: Any) -> list[tuple[tuple, HyperparamsState]]:
@@ -253,12 +314,21 @@ def _qualified_names(state: Any) -> list[tuple[str, str, tuple, HyperparamsState
     return result
 
 
+def _leaf(value: Any) -> Any:
+    """The array inside a container that wraps one (a flax ``Variable``), or ``value``."""
+    if isinstance(value, (jax.Array, jax.core.Tracer, np.ndarray, np.generic, float, int)):
+        return value
+    leaves = jax.tree.leaves(value)
+    return leaves[0] if len(leaves) == 1 else value
+
+
 def get_hyperparams(state: Any) -> dict[str, jax.Array]:
     """The hyperparameter values used for the latest update, by name.
 
-    Works on the state of any optx optimizer, through `chain`, `named_chain` and wrappers.
-    Names that occur once are bare (``"learning_rate"``); names that occur in several
-    places are qualified by the dict keys on their path (``"no_decay/learning_rate"``).
+    Works on the state of any optx optimizer, through `chain`, `named_chain` and wrappers,
+    and on states whose arrays sit in containers (``nnx.Optimizer.opt_state``). Names that
+    occur once are bare (``"learning_rate"``); names that occur in several places are
+    qualified by the dict keys on their path (``"no_decay/learning_rate"``).
 
     Examples:
       >>> import jax.numpy as jnp, optx
@@ -266,23 +336,24 @@ def get_hyperparams(state: Any) -> dict[str, jax.Array]:
       >>> sorted(optx.get_hyperparams(state))
       ['b1', 'b2', 'eps', 'eps_root', 'learning_rate']
     """
-    return {key: node.values[name] for key, name, _, node in _qualified_names(state)}
+    return {key: _leaf(node.values[name]) for key, name, _, node in _qualified_names(state)}
 
 
 def set_hyperparams(state: Any, values: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
     """A new state in which the named hyperparameters take the given values.
 
     A bare name sets every occurrence of it (every group's learning rate); a qualified name
-    (as `get_hyperparams` prints it) sets one. The new value is broadcast to the old one's
-    shape and kept float32 on the old one's device, so a jitted step does not recompile.
-    For a decay (``b1``, ``b2``, ``momentum``, ...) the state's ``1 - value`` is set with it,
-    in double precision when the value is a Python or NumPy number (so ``b2=0.999`` makes
-    the update use exactly ``float32(0.001)``, as the factory does).
+    (as `get_hyperparams` prints it) sets one. The new value takes the old one's shape,
+    dtype, sharding, committedness and container (a flax ``Variable`` stays one), so a
+    jitted step (``jax.jit``, ``eqx.filter_jit``, ``nnx.jit``) does not compile again. For
+    a decay (``b1``, ``b2``, ``momentum``, ...) the state's ``1 - value`` is set with it, in
+    double precision when the value is a Python or NumPy number (so ``b2=0.999`` makes the
+    update use exactly ``float32(0.001)``, as the factory does).
 
     Raises:
       KeyError: a name the state does not hold (the message lists those it does).
-      ValueError: the hyperparameter is driven by a schedule (as Gluon's
-        ``set_learning_rate`` refuses), or the value does not broadcast.
+      ValueError: the hyperparameter is driven by a schedule or by a JAX array given to
+        the factory (each update reads it from there), or the value does not broadcast.
 
     Examples:
       >>> import jax.numpy as jnp, optx
@@ -311,26 +382,13 @@ def set_hyperparams(state: Any, values: Mapping[str, Any] | None = None, **kwarg
             return node
         new_values, new_complements = dict(node.values), dict(node.complements)
         for name, value in targets[path].items():
-            _refuse_scheduled(name, node.scheduled[name])
-            old = node.values[name]
-            new = jnp.asarray(value, jnp.float32)
-            try:
-                new = jnp.broadcast_to(new, jnp.shape(old))
-            except ValueError:
-                raise ValueError(
-                    f"optx.set_hyperparams: {name} has shape {jnp.shape(old)} in the state; "
-                    f"a value of shape {jnp.shape(new)} does not broadcast to it"
-                ) from None
-            complement = None
-            if name in node.complements:
-                complement = jnp.broadcast_to(exact_complement(value), jnp.shape(old))
-            if isinstance(old, jax.Array) and not isinstance(old, jax.core.Tracer):
-                new = jax.device_put(new, old.sharding)
-                if complement is not None:
-                    complement = jax.device_put(complement, old.sharding)
-            new_values[name] = new
-            if complement is not None:
-                new_complements[name] = complement
+            _refuse_driven(name, node.scheduled.source(name))
+            new_values[name] = _like(name, value, node.values[name])
+            key = complement_key(name)
+            if key in node.complements:
+                old = _leaf(node.complements[key])
+                exact = exact_complement(value, jnp.result_type(old))
+                new_complements[key] = _like(name, exact, node.complements[key])
         return HyperparamsState(new_values, node.scheduled, new_complements)
 
     return jax.tree_util.tree_map_with_path(
@@ -338,12 +396,49 @@ def set_hyperparams(state: Any, values: Mapping[str, Any] | None = None, **kwarg
     )
 
 
-def _refuse_scheduled(name: str, scheduled: bool) -> None:
-    if scheduled:
+def _like(name: str, value: Any, old: Any) -> Any:
+    """``value`` as an array like ``old``: shape, dtype, placement and container."""
+
+    def one(old_leaf):
+        shape, dtype = jnp.shape(old_leaf), jnp.result_type(old_leaf)
+        try:
+            new = jnp.asarray(value, dtype)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"optx.set_hyperparams: {name} must be a number or a scalar array, got {value!r}"
+            ) from None
+        try:
+            new = jnp.broadcast_to(new, shape)
+        except ValueError:
+            raise ValueError(
+                f"optx.set_hyperparams: {name} has shape {shape} in the state; "
+                f"a value of shape {jnp.shape(new)} does not broadcast to it"
+            ) from None
+        if isinstance(old_leaf, jax.Array) and not isinstance(old_leaf, jax.core.Tracer):
+            if old_leaf.committed:
+                new = jax.device_put(new, old_leaf.sharding)
+            elif not isinstance(new, jax.core.Tracer):
+                # Uncommitted stays uncommitted (a committed array would be a new
+                # signature for jit): built where jnp puts it, as the old one was.
+                new = jnp.array(np.asarray(new), dtype)
+        return new
+
+    return jax.tree.map(one, old)
+
+
+def _refuse_driven(name: str, source: str) -> None:
+    if source == SCHEDULED:
         raise ValueError(
             f"optx.set_hyperparams: {name} is driven by a schedule, so setting it would be "
-            "overridden at the next step; build the optimizer with a float or array for it, "
+            "overridden at the next step; build the optimizer with a float for it, "
             "or change the schedule"
+        )
+    if source == GIVEN:
+        raise ValueError(
+            f"optx.set_hyperparams: {name} was given to the factory as a JAX array, so "
+            "every update uses that array (as in Optax) and a value set in the state would "
+            "be overridden; build the optimizer with a Python float for it to hold it in "
+            "the state, or build a new optimizer with the new array"
         )
 
 
@@ -359,13 +454,15 @@ def rename_hyperparams(
     backward = {v: k for k, v in forward.items()}
 
     def relabel(state, mapping):
+        ckeys = {complement_key(k): complement_key(v) for k, v in mapping.items()}
+
         def one(node):
             if not isinstance(node, HyperparamsState):
                 return node
             return HyperparamsState(
                 {mapping.get(k, k): v for k, v in node.values.items()},
-                ScheduledFlags({mapping.get(k, k): v for k, v in node.scheduled.items()}),
-                {mapping.get(k, k): v for k, v in node.complements.items()},
+                node.scheduled.renamed(mapping),
+                {ckeys.get(k, k): v for k, v in node.complements.items()},
             )
 
         return jax.tree.map(one, state, is_leaf=lambda x: isinstance(x, HyperparamsState))

@@ -26,9 +26,58 @@ def wide_dtype(dtype: Any) -> Any:
     return dtype
 
 
-def zero_count() -> jax.Array:
-    """An int32 update counter set to zero."""
-    return jnp.zeros([], jnp.int32)
+def scalar_dtype(tree: Any) -> Any:
+    """The dtype of the per-update scalars (hyperparameters, norms, bias corrections).
+
+    float64 when any leaf of ``tree`` is float64 or complex128 (x64 users get float64
+    precision), else float32: never narrower than float32 (bf16 and f16 params keep float32
+    hyperparameters). ``tree`` may be ``None`` (float32).
+    """
+    for leaf in jax.tree.leaves(tree):
+        if jnp.result_type(leaf) in (jnp.float64, jnp.complex128):
+            return jnp.dtype(jnp.float64)
+    return jnp.dtype(jnp.float32)
+
+
+def real_dtype(dtype: Any) -> Any:
+    """The real dtype of a (possibly complex) dtype: float32 for complex64, etc."""
+    dtype = jnp.dtype(getattr(dtype, "dtype", dtype))
+    if jnp.issubdtype(dtype, jnp.complexfloating):
+        return jnp.finfo(dtype).dtype
+    return dtype
+
+
+def replicated_sharding(tree: Any) -> Any:
+    """Where a scalar of the state of ``tree`` goes: replicated on the params' placement.
+
+    The first concrete array leaf decides: a `NamedSharding` gives the same mesh with an
+    empty partition spec (replicated, with the mesh's axis types); a committed single-device
+    array gives its device. Uncommitted arrays, tracers (``init`` under ``jit``) and
+    other shardings (``pmap``'s) give ``None``: the scalar is created where ``jnp.zeros``
+    puts it, as the params were.
+    """
+    for leaf in jax.tree.leaves(tree):
+        if not isinstance(leaf, jax.Array) or isinstance(leaf, jax.core.Tracer):
+            continue
+        sharding = leaf.sharding
+        if isinstance(sharding, jax.sharding.NamedSharding):
+            return jax.sharding.NamedSharding(sharding.mesh, jax.sharding.PartitionSpec())
+        if isinstance(sharding, jax.sharding.SingleDeviceSharding) and leaf.committed:
+            return sharding
+        return None
+    return None
+
+
+def place(value: Any, sharding: Any) -> Any:
+    """``value`` put on ``sharding`` (from `replicated_sharding`), or as it is for ``None``."""
+    if sharding is None:
+        return value
+    return jax.device_put(value, sharding)
+
+
+def zero_count(params: Any = None) -> jax.Array:
+    """An int32 update counter set to zero, replicated where the params are."""
+    return place(jnp.zeros([], jnp.int32), replicated_sharding(params))
 
 
 def safe_increment(count: jax.Array) -> jax.Array:
@@ -42,8 +91,8 @@ def safe_increment(count: jax.Array) -> jax.Array:
 
 
 def zeros_like(tree: Any, dtype: Any = None) -> Any:
-    """Zeros shaped like ``tree``, in ``dtype`` when given (else each leaf's dtype)."""
-    return jax.tree.map(lambda x: jnp.zeros(jnp.shape(x), dtype or jnp.result_type(x)), tree)
+    """Zeros shaped and placed like ``tree`` (same sharding), in ``dtype`` or each leaf's."""
+    return jax.tree.map(lambda x: jnp.zeros_like(x, dtype=dtype or jnp.result_type(x)), tree)
 
 
 def cast(tree: Any, dtype: Any) -> Any:
@@ -70,18 +119,38 @@ def moment(
         g = g.astype(wide)
         d = jnp.asarray(decay).astype(wide)
         c = 1 - d if one_minus_decay is None else jnp.asarray(one_minus_decay).astype(wide)
-        term = g if order == 1 else (g * g if order == 2 else g**order)
+        term = g if order == 1 else (abs_sq(g) if order == 2 else g**order)
         return (d * m.astype(wide) + c * term).astype(m.dtype)
 
     return jax.tree.map(one, updates, moments)
 
 
+def squared_norm(x: jax.Array, dtype: Any = None) -> jax.Array:
+    """``sum(|x|**2)`` of one leaf as a real scalar (float32, or float64 for 64-bit leaves).
+
+    Complex leaves contribute ``re**2 + im**2``, as Optax's norms do.
+    """
+    x = jnp.asarray(x)
+    dtype = dtype or scalar_dtype(x)
+    if jnp.issubdtype(x.dtype, jnp.complexfloating):
+        return jnp.sum(jnp.square(x.real.astype(dtype)) + jnp.square(x.imag.astype(dtype)))
+    return jnp.sum(jnp.square(x.astype(dtype)))
+
+
+def abs_sq(x: jax.Array) -> jax.Array:
+    """``|x|**2`` elementwise: ``x * x`` for real ``x``, ``re**2 + im**2`` (real) for complex."""
+    if jnp.issubdtype(x.dtype, jnp.complexfloating):
+        return jnp.square(x.real) + jnp.square(x.imag)
+    return x * x
+
+
 def global_norm(tree: Any) -> jax.Array:
-    """The float32 L2 norm of all leaves together, a scalar."""
+    """The L2 norm of all leaves together: a real scalar in `scalar_dtype` of ``tree``."""
     leaves = jax.tree.leaves(tree)
+    dtype = scalar_dtype(tree)
     if not leaves:
-        return jnp.zeros([], jnp.float32)
-    return jnp.sqrt(sum(jnp.sum(jnp.square(x.astype(jnp.float32))) for x in leaves))
+        return jnp.zeros([], dtype)
+    return jnp.sqrt(sum(squared_norm(x, dtype) for x in leaves))
 
 
 def scalars_vector(scalars: Any) -> jax.Array:
@@ -91,8 +160,9 @@ def scalars_vector(scalars: Any) -> jax.Array:
     arithmetic fuses into the kernel that reads the vector, where XLA:CPU compiles a
     concatenate of runtime scalars as a kernel of its own.
     """
-    scalars = [jnp.asarray(x, jnp.float32) for x in scalars]
-    basis = np.eye(len(scalars), dtype=np.float32)
+    dtype = jnp.result_type(*scalars) if scalars else jnp.float32
+    scalars = [jnp.asarray(x, dtype) for x in scalars]
+    basis = np.eye(len(scalars), dtype=dtype)
     return sum(x * basis[i] for i, x in enumerate(scalars))
 
 
@@ -120,13 +190,15 @@ def per_step_scalars(tree: Any, *scalars: Any) -> tuple[jax.Array, ...]:
     `_LEAVES_PER_SHAPE_TO_PACK` leaves per shape (a transformer's ~14, not 2048 leaves of
     3 shapes, where it measured 3% slower).
     """
-    values = tuple(jnp.asarray(x, jnp.float32) for x in scalars)
+    dtype = jnp.result_type(*scalars)
+    values = tuple(jnp.asarray(x, dtype) for x in scalars)
     shapes = [(jnp.shape(x), jnp.result_type(x)) for x in jax.tree.leaves(tree)]
     distinct = len(set(shapes))
     repeated = distinct < len(shapes) <= _LEAVES_PER_SHAPE_TO_PACK * distinct
     if not (repeated or len(shapes) <= _FEW_LEAVES_TO_PACK):
         return values
-    vector = jax.lax.reduce_precision(jnp.stack(values, axis=-1), 8, 23)
+    finfo = jnp.finfo(dtype)
+    vector = jax.lax.reduce_precision(jnp.stack(values, axis=-1), finfo.nexp, finfo.nmant)
     return tuple(vector[..., i] for i in range(len(values)))
 
 

@@ -38,7 +38,10 @@ def _adam_without_bias_correction(b1, b2, eps, eps_root) -> GradientTransformati
 
     def init(params):
         return _MomentsState(
-            _tree.zero_count(), moments_like(params), moments_like(params), hyperparams.init()
+            _tree.zero_count(params),
+            moments_like(params),
+            moments_like(params),
+            hyperparams.init(params),
         )
 
     def update(updates, state, params=None, **extra_args):

@@ -106,8 +106,8 @@ def accumulate_gradients(
 
     def init(params):
         return AccumulateGradientsState(
-            _tree.zero_count(),
-            _tree.zero_count(),
+            _tree.zero_count(params),
+            _tree.zero_count(params),
             jnp.zeros([], jnp.float32),
             _buffers(params, accumulator_dtype),
             inner.init(params),
@@ -214,7 +214,7 @@ def apply_every(k: int = 1, *, accumulator_dtype: Any = None) -> GradientTransfo
 
     def init(params):
         return ApplyEveryState(
-            _tree.zero_count(), _tree.zero_count(), _buffers(params, accumulator_dtype)
+            _tree.zero_count(params), _tree.zero_count(params), _buffers(params, accumulator_dtype)
         )
 
     def update(updates, state, params=None, **extra_args):

@@ -37,7 +37,7 @@ def _averager(call: str, hyperparams: Hyperparams, weight_fn, accumulator_dtype:
             params,
         )
         return EmaParamsState(
-            _tree.zero_count(), jnp.ones([], jnp.float32), average, hyperparams.init()
+            _tree.zero_count(params), jnp.ones([], jnp.float32), average, hyperparams.init(params)
         )
 
     def update(updates, state, params=None, **extra_args):

@@ -101,7 +101,7 @@ def apply_if_finite(
     inner_update = _accepting_extra_args(inner.update)
 
     def init(params):
-        zero = _tree.zero_count()
+        zero = _tree.zero_count(params)
         return ApplyIfFiniteState(zero, zero, zero, jnp.asarray(True), inner.init(params))
 
     def update(updates, state, params=None, **extra_args):
@@ -146,7 +146,9 @@ def zero_nans() -> GradientTransformation:
     """
 
     def init(params):
-        return ZeroNansState(_tree.zero_count(), jax.tree.map(lambda _: jnp.asarray(False), params))
+        return ZeroNansState(
+            _tree.zero_count(params), jax.tree.map(lambda _: jnp.asarray(False), params)
+        )
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args

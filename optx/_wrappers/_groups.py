@@ -51,7 +51,7 @@ def _group_scale(call, base_name, base_value, mult_name, mults, labels, *, decay
 
     def init(params):
         group_of(params)
-        return ParamGroupsState(_tree.zero_count(), hyperparams.init())
+        return ParamGroupsState(_tree.zero_count(params), hyperparams.init(params))
 
     def update(updates, state, params=None, **extra_args):
         del extra_args

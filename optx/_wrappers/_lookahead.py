@@ -81,7 +81,9 @@ def lookahead(
         slow = jax.tree.map(
             lambda p: jnp.array(p, dtype=_tree.wide_dtype(jnp.result_type(p)), copy=True), params
         )
-        return LookaheadState(_tree.zero_count(), slow, fast.init(params), hyperparams.init())
+        return LookaheadState(
+            _tree.zero_count(params), slow, fast.init(params), hyperparams.init(params)
+        )
 
     def update(updates, state, params=None, **extra_args):
         _tree.require_params(call, params)

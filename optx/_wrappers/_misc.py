@@ -78,7 +78,7 @@ def conditionally_transform(
     inner_update = _accepting_extra_args(inner.update)
 
     def init(params):
-        return ConditionallyTransformState(_tree.zero_count(), inner.init(params))
+        return ConditionallyTransformState(_tree.zero_count(params), inner.init(params))
 
     def update(updates, state, params=None, **extra_args):
         flag = jnp.asarray(should_transform(state.count))

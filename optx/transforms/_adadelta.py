@@ -62,7 +62,10 @@ def scale_by_adadelta(
 
     def init(params):
         return ScaleByAdadeltaState(
-            _tree.zero_count(), moments_like(params), moments_like(params), hyperparams.init()
+            _tree.zero_count(params),
+            moments_like(params),
+            moments_like(params),
+            hyperparams.init(params),
         )
 
     def update(updates, state, params=None, **extra_args):

@@ -89,7 +89,10 @@ def scale_by_belief(
 
     def init(params):
         return ScaleByBeliefState(
-            _tree.zero_count(), moments_like(params), moments_like(params), hyperparams.init()
+            _tree.zero_count(params),
+            moments_like(params),
+            moments_like(params),
+            hyperparams.init(params),
         )
 
     def update(updates, state, params=None, **extra_args):
@@ -166,7 +169,9 @@ def scale_by_yogi(
         nu = jax.tree.map(
             lambda x: jnp.full_like(x, initial_accumulator_value), moments_like(params)
         )
-        return ScaleByYogiState(_tree.zero_count(), moments_like(params), nu, hyperparams.init())
+        return ScaleByYogiState(
+            _tree.zero_count(params), moments_like(params), nu, hyperparams.init(params)
+        )
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
@@ -240,7 +245,10 @@ def scale_by_qhadam(
 
     def init(params):
         return ScaleByQhadamState(
-            _tree.zero_count(), moments_like(params), moments_like(params), hyperparams.init()
+            _tree.zero_count(params),
+            moments_like(params),
+            moments_like(params),
+            hyperparams.init(params),
         )
 
     def update(updates, state, params=None, **extra_args):

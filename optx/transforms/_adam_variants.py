@@ -94,7 +94,10 @@ def scale_by_adamax(
 
     def init(params):
         return ScaleByAdamaxState(
-            _tree.zero_count(), moments_like(params), moments_like(params), hyperparams.init()
+            _tree.zero_count(params),
+            moments_like(params),
+            moments_like(params),
+            hyperparams.init(params),
         )
 
     def update(updates, state, params=None, **extra_args):
@@ -175,11 +178,11 @@ def scale_by_amsgrad(
 
     def init(params):
         return ScaleByAmsgradState(
-            _tree.zero_count(),
+            _tree.zero_count(params),
             moments_like(params, mu_dtype),
             moments_like(params, nu_dtype),
             moments_like(params, nu_dtype),
-            hyperparams.init(),
+            hyperparams.init(params),
         )
 
     def update(updates, state, params=None, **extra_args):
@@ -273,11 +276,11 @@ def scale_by_nadam(
 
     def init(params):
         return ScaleByNadamState(
-            _tree.zero_count(),
+            _tree.zero_count(params),
             moments_like(params, mu_dtype),
             moments_like(params, nu_dtype),
             jnp.ones([], jnp.float32),
-            hyperparams.init(),
+            hyperparams.init(params),
         )
 
     def update(updates, state, params=None, **extra_args):

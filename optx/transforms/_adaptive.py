@@ -122,10 +122,10 @@ def scale_by_adam(
 
     def init(params):
         return ScaleByAdamState(
-            _tree.zero_count(),
+            _tree.zero_count(params),
             moments_like(params, mu_dtype),
             moments_like(params, nu_dtype),
-            hyperparams.init(),
+            hyperparams.init(params),
         )
 
     def update(updates, state, params=None, **extra_args):
@@ -172,12 +172,11 @@ def scale_by_adam(
 
 
 def moments_like(params: Any, dtype: Any = None) -> Any:
-    """Zero moments for ``params``: ``dtype`` if given, else at least float32 per leaf."""
+    """Zero moments placed like ``params``: ``dtype`` if given, else at least float32 per leaf."""
     if dtype is not None:
         return _tree.zeros_like(params, dtype)
     return jax.tree.map(
-        lambda p: jnp.zeros(jnp.shape(p), _tree.wide_dtype(jnp.result_type(p))),
-        params,
+        lambda p: jnp.zeros_like(p, dtype=_tree.wide_dtype(jnp.result_type(p))), params
     )
 
 
@@ -224,7 +223,7 @@ def scale_by_rms(
 
     def init(params):
         nu = jax.tree.map(lambda x: jnp.full_like(x, initial_scale), moments_like(params))
-        return ScaleByRmsState(_tree.zero_count(), nu, hyperparams.init())
+        return ScaleByRmsState(_tree.zero_count(params), nu, hyperparams.init(params))
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
@@ -288,7 +287,7 @@ def scale_by_stddev(
     def init(params):
         mu = moments_like(params)
         nu = jax.tree.map(lambda x: jnp.full_like(x, initial_scale), mu)
-        return ScaleByStddevState(_tree.zero_count(), mu, nu, hyperparams.init())
+        return ScaleByStddevState(_tree.zero_count(params), mu, nu, hyperparams.init(params))
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
@@ -352,7 +351,7 @@ def scale_by_rss(
         sums = jax.tree.map(
             lambda x: jnp.full_like(x, initial_accumulator_value), moments_like(params)
         )
-        return ScaleByRssState(_tree.zero_count(), sums, hyperparams.init())
+        return ScaleByRssState(_tree.zero_count(params), sums, hyperparams.init(params))
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args

@@ -41,8 +41,7 @@ def clip(max_delta: ScalarOrSchedule) -> GradientTransformation:
     hyperparams = Hyperparams(call, max_delta=max_delta)
 
     def init(params):
-        del params
-        return ClipState(_tree.zero_count(), hyperparams.init())
+        return ClipState(_tree.zero_count(params), hyperparams.init(params))
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
@@ -75,8 +74,7 @@ def clip_by_global_norm(max_norm: ScalarOrSchedule) -> GradientTransformation:
     hyperparams = Hyperparams(call, max_norm=max_norm)
 
     def init(params):
-        del params
-        return ClipState(_tree.zero_count(), hyperparams.init())
+        return ClipState(_tree.zero_count(params), hyperparams.init(params))
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args

@@ -48,8 +48,7 @@ def clip_by_block_rms(threshold: ScalarOrSchedule) -> GradientTransformation:
     hyperparams = Hyperparams(call, threshold=threshold)
 
     def init(params):
-        del params
-        return ClipByBlockRmsState(_tree.zero_count(), hyperparams.init())
+        return ClipByBlockRmsState(_tree.zero_count(params), hyperparams.init(params))
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
@@ -114,8 +113,7 @@ def adaptive_grad_clip(
     hyperparams = Hyperparams(call, clipping=clipping, eps=eps)
 
     def init(params):
-        del params
-        return AdaptiveGradClipState(_tree.zero_count(), hyperparams.init())
+        return AdaptiveGradClipState(_tree.zero_count(params), hyperparams.init(params))
 
     def update(updates, state, params=None, **extra_args):
         del extra_args

@@ -89,7 +89,7 @@ def add_decayed_weights(
     def init(params):
         if mask is not None:
             resolve_mask(call, mask, params)
-        return AddDecayedWeightsState(_tree.zero_count(), hyperparams.init())
+        return AddDecayedWeightsState(_tree.zero_count(params), hyperparams.init(params))
 
     def update(updates, state, params=None, **extra_args):
         del extra_args

@@ -183,7 +183,9 @@ def _factored_rms(
             )
 
         v_row, v_col, v = _tree.map_unzip(stats, 3, params)
-        return ScaleByFactoredRmsState(_tree.zero_count(), v_row, v_col, v, hyperparams.init())
+        return ScaleByFactoredRmsState(
+            _tree.zero_count(params), v_row, v_col, v, hyperparams.init(params)
+        )
 
     def update(updates, state, params=None, **extra_args):
         del extra_args

@@ -76,11 +76,11 @@ def scale_by_ftml(
 
     def init(params):
         return ScaleByFtmlState(
-            _tree.zero_count(),
+            _tree.zero_count(params),
             moments_like(params),
             moments_like(params),
             moments_like(params),
-            hyperparams.init(),
+            hyperparams.init(params),
         )
 
     def update(updates, state, params=None, **extra_args):

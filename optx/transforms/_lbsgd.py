@@ -25,7 +25,7 @@ class ScaleByLbsgdState(NamedTuple):
 
 
 def _norm_sq(x: jax.Array) -> jax.Array:
-    return jnp.sum(jnp.square(x.astype(jnp.float32)))
+    return _tree.squared_norm(x)
 
 
 @_validate.public_call("optx.scale_by_lbsgd")
@@ -105,7 +105,9 @@ def scale_by_lbsgd(
 
     def init(params):
         cum = moments_like(params) if scale > 1 else ()
-        return ScaleByLbsgdState(_tree.zero_count(), cum, moments_like(params), hyperparams.init())
+        return ScaleByLbsgdState(
+            _tree.zero_count(params), cum, moments_like(params), hyperparams.init(params)
+        )
 
     def update(updates, state, params=None, **extra_args):
         del extra_args

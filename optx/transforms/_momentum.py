@@ -64,7 +64,9 @@ def trace(
 
     def init(params):
         return TraceState(
-            _tree.zero_count(), _tree.zeros_like(params, accumulator_dtype), hyperparams.init()
+            _tree.zero_count(params),
+            _tree.zeros_like(params, accumulator_dtype),
+            hyperparams.init(params),
         )
 
     def update(updates, state, params=None, **extra_args):
@@ -110,7 +112,9 @@ def ema(
 
     def init(params):
         return EmaState(
-            _tree.zero_count(), _tree.zeros_like(params, accumulator_dtype), hyperparams.init()
+            _tree.zero_count(params),
+            _tree.zeros_like(params, accumulator_dtype),
+            hyperparams.init(params),
         )
 
     def update(updates, state, params=None, **extra_args):

@@ -109,8 +109,7 @@ def add_noise(
     hyperparams = Hyperparams(call, eta=eta, gamma=gamma)
 
     def init(params):
-        del params
-        return AddNoiseState(_tree.zero_count(), key_data, hyperparams.init())
+        return AddNoiseState(_tree.zero_count(params), key_data, hyperparams.init(params))
 
     def update(updates, state, params=None, **extra_args):
         del params
@@ -159,8 +158,7 @@ def scale_by_sgld(learning_rate: ScalarOrSchedule = 0.01, key: Any = 0) -> Gradi
     hyperparams = Hyperparams(call, learning_rate=learning_rate)
 
     def init(params):
-        del params
-        return ScaleBySgldState(_tree.zero_count(), key_data, hyperparams.init())
+        return ScaleBySgldState(_tree.zero_count(params), key_data, hyperparams.init(params))
 
     def update(updates, state, params=None, **extra_args):
         del params

@@ -84,7 +84,7 @@ def scale_by_novograd(
     def init(params):
         nu = jax.tree.map(lambda p: jnp.zeros([], jnp.float32), params)
         return ScaleByNovogradState(
-            _tree.zero_count(), moments_like(params, mu_dtype), nu, hyperparams.init()
+            _tree.zero_count(params), moments_like(params, mu_dtype), nu, hyperparams.init(params)
         )
 
     def update(updates, state, params=None, **extra_args):

@@ -83,7 +83,10 @@ def scale_by_ftrl(
 
     def init(params):
         return ScaleByFtrlState(
-            _tree.zero_count(), moments_like(params), moments_like(params), hyperparams.init()
+            _tree.zero_count(params),
+            moments_like(params),
+            moments_like(params),
+            hyperparams.init(params),
         )
 
     def update(updates, state, params=None, **extra_args):
@@ -145,7 +148,7 @@ def scale_by_dcasgd(lamda: ScalarOrSchedule = 0.04) -> GradientTransformation:
 
     def init(params):
         prev = jax.tree.map(lambda p: jnp.array(p, copy=True), params)
-        return ScaleByDcasgdState(_tree.zero_count(), prev, hyperparams.init())
+        return ScaleByDcasgdState(_tree.zero_count(params), prev, hyperparams.init(params))
 
     def update(updates, state, params=None, **extra_args):
         del extra_args

@@ -117,8 +117,7 @@ def reduce_on_plateau(
     )
 
     def init(params):
-        del params
-        zero = _tree.zero_count()
+        zero = _tree.zero_count(params)
         return ReduceOnPlateauState(
             zero,
             jnp.asarray(jnp.inf, jnp.float32),
@@ -126,7 +125,7 @@ def reduce_on_plateau(
             zero,
             zero,
             jnp.zeros([], jnp.float32),
-            hyperparams.init(),
+            hyperparams.init(params),
         )
 
     def update(updates, state, params=None, *, value=None, loss=None, **extra_args):

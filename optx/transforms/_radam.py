@@ -95,7 +95,10 @@ def scale_by_radam(
 
     def init(params):
         return ScaleByRadamState(
-            _tree.zero_count(), moments_like(params), moments_like(params), hyperparams.init()
+            _tree.zero_count(params),
+            moments_like(params),
+            moments_like(params),
+            hyperparams.init(params),
         )
 
     def update(updates, state, params=None, **extra_args):

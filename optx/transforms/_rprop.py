@@ -86,13 +86,13 @@ def scale_by_rprop(
     )
 
     def init(params):
-        hp = hyperparams.init()
+        hp = hyperparams.init(params)
         first = hp.values["learning_rate"]
         steps = jax.tree.map(
             lambda x: jnp.full_like(x, first.astype(x.dtype)), moments_like(params)
         )
         signs = jax.tree.map(lambda p: jnp.zeros(jnp.shape(p), jnp.int8), params)
-        return ScaleByRpropState(_tree.zero_count(), steps, signs, hp)
+        return ScaleByRpropState(_tree.zero_count(params), steps, signs, hp)
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args

@@ -31,8 +31,7 @@ def _scaler(call: str, name: str, value: ScalarOrSchedule, sign: float) -> Gradi
     hyperparams = Hyperparams(call, **{name: value})
 
     def init(params):
-        del params
-        return ScaleState(_tree.zero_count(), hyperparams.init())
+        return ScaleState(_tree.zero_count(params), hyperparams.init(params))
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args

@@ -79,7 +79,7 @@ def scale_by_lion(
 
     def init(params):
         return ScaleByLionState(
-            _tree.zero_count(), moments_like(params, mu_dtype), hyperparams.init()
+            _tree.zero_count(params), moments_like(params, mu_dtype), hyperparams.init(params)
         )
 
     def update(updates, state, params=None, **extra_args):
@@ -146,7 +146,9 @@ def scale_by_signum(
 
     def init(params):
         return ScaleBySignumState(
-            _tree.zero_count(), moments_like(params, accumulator_dtype), hyperparams.init()
+            _tree.zero_count(params),
+            moments_like(params, accumulator_dtype),
+            hyperparams.init(params),
         )
 
     def update(updates, state, params=None, **extra_args):

@@ -90,7 +90,7 @@ def scale_by_sm3(
     def init(params):
         accumulators = jax.tree.map(_accumulators_like, params)
         return ScaleBySm3State(
-            _tree.zero_count(), accumulators, moments_like(params), hyperparams.init()
+            _tree.zero_count(params), accumulators, moments_like(params), hyperparams.init(params)
         )
 
     def update(updates, state, params=None, **extra_args):

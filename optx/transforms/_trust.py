@@ -38,7 +38,7 @@ class FromageState(NamedTuple):
 
 def _norm(x: jax.Array) -> jax.Array:
     """The float32 L2 norm of one leaf (a scalar; the cast fuses into the reduction)."""
-    return jnp.sqrt(jnp.sum(jnp.square(x.astype(jnp.float32))))
+    return jnp.sqrt(_tree.squared_norm(x))
 
 
 @_validate.public_call("optx.scale_by_trust_ratio")
@@ -123,7 +123,7 @@ def scale_by_trust_ratio(
     def init(params):
         if mask is not None:
             resolve_mask(call, mask, params)
-        return ScaleByTrustRatioState(_tree.zero_count(), hyperparams.init())
+        return ScaleByTrustRatioState(_tree.zero_count(params), hyperparams.init(params))
 
     def update(updates, state, params=None, **extra_args):
         del extra_args
@@ -176,8 +176,7 @@ def fromage_rescale(learning_rate: ScalarOrSchedule) -> GradientTransformation:
     hyperparams = Hyperparams(call, learning_rate=learning_rate)
 
     def init(params):
-        del params
-        return FromageState(_tree.zero_count(), hyperparams.init())
+        return FromageState(_tree.zero_count(params), hyperparams.init(params))
 
     def update(updates, state, params=None, **extra_args):
         del extra_args
