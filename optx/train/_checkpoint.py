@@ -304,7 +304,9 @@ def _decode(spec: dict, payload: memoryview, like_leaf: Any = None) -> Any:
     value = jnp.asarray(data)
     if spec["kind"] == "key":
         value = jax.random.wrap_key_data(value, impl=spec["impl"])
-    if isinstance(like_leaf, jax.Array):
+    if isinstance(like_leaf, jax.Array) and like_leaf.committed:
+        # Committed as the target was; an uncommitted target stays uncommitted, so a
+        # jitted step compiled for it does not compile again.
         value = jax.device_put(value, like_leaf.sharding)
     return value
 
