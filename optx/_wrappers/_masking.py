@@ -46,7 +46,12 @@ __all__ = [
 
 
 class MaskedNode(NamedTuple):
-    """Stands in for a leaf a masked transformation does not own (an empty pytree node)."""
+    """Stands in for a leaf a masked transformation does not own (an empty pytree node).
+
+    As Optax's ``MaskedNode``: ``optax.tree.map_params(tx, f, state)`` skips it, and with
+    extra trees shaped like the params it needs ``is_leaf=lambda v: isinstance(v,
+    optx.MaskedNode)`` (then ``f`` sees the node where the params have a leaf).
+    """
 
 
 class MaskedState(NamedTuple):
