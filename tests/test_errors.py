@@ -67,7 +67,9 @@ def test_nesterov_without_momentum():
 
 def test_mask_that_does_not_match_params():
     tx = optx.add_decayed_weights(0.1, mask={"dense": {"w": True}})
-    with pytest.raises(ValueError, match=r"optx\.add_decayed_weights: the mask does not match"):
+    with pytest.raises(
+        ValueError, match=r"optx\.add_decayed_weights: the mask tree does not match"
+    ):
         tx.init(PARAMS)
 
 

@@ -10,7 +10,7 @@ import jax
 from optx import _tree, _validate
 from optx._core import GradientTransformation, ScalarOrSchedule, chain, identity
 from optx._hyperparams import Hyperparams, HyperparamsState, get_hyperparams
-from optx._wrappers._masking import as_labeller, known_labels
+from optx._paths import as_labeller, known_labels
 
 NO_DECAY_RULES: dict[str, str] = {
     "*bias": "no_decay",

@@ -8,7 +8,6 @@ on parameter paths (`path_rules`). Leaves a transformation does not own are repl
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Hashable, Mapping
 from typing import Any, NamedTuple
 
@@ -17,10 +16,42 @@ import jax.numpy as jnp
 
 from optx import _tree, _validate
 from optx._core import EmptyState, GradientTransformation, _accepting_extra_args, chain
+from optx._paths import (
+    PathRules,
+    as_labeller,
+    is_value_wrapper,
+    known_labels,
+    path_rules,
+    path_string,
+    resolve_bool_mask,
+    resolve_labels,
+)
+
+__all__ = [
+    "MaskedNode",
+    "MaskedState",
+    "PartitionState",
+    "PathRules",
+    "as_labeller",
+    "freeze",
+    "known_labels",
+    "mask_tree",
+    "masked",
+    "partition",
+    "path_rules",
+    "path_string",
+    "resolve_bool_mask",
+    "resolve_labels",
+]
 
 
 class MaskedNode(NamedTuple):
-    """Stands in for a leaf a masked transformation does not own (an empty pytree node)."""
+    """Stands in for a leaf a masked transformation does not own (an empty pytree node).
+
+    As Optax's ``MaskedNode``: ``optax.tree.map_params(tx, f, state)`` skips it, and with
+    extra trees shaped like the params it needs ``is_leaf=lambda v: isinstance(v,
+    optx.MaskedNode)`` (then ``f`` sees the node where the params have a leaf).
+    """
 
 
 class MaskedState(NamedTuple):
@@ -35,169 +66,28 @@ class PartitionState(NamedTuple):
     inner_states: dict[Hashable, Any]
 
 
-_GLOB_CHARS = "*?[/"
-
-
-def path_string(path: tuple) -> str:
-    """The ``"a/b/0/kernel"`` form of a key path, as path rules match it."""
-    parts = []
-    for key in path:
-        for attr in ("key", "name", "idx"):
-            if hasattr(key, attr):
-                parts.append(str(getattr(key, attr)))
-                break
-        else:
-            parts.append(str(key))
-    return "/".join(parts)
-
-
-class PathRules:
-    """Labels parameters by glob patterns on their paths; built by `path_rules`."""
-
-    def __init__(self, rules: Mapping[str, Any], default: Any = None):
-        self.rules = tuple((str(pattern).lower(), label) for pattern, label in rules.items())
-        self.default = default
-
-    def label(self, path: str) -> Any:
-        """The label of the first rule matching ``path`` (case-insensitive), else the default."""
-        lowered = path.lower()
-        for pattern, label in self.rules:
-            if fnmatch.fnmatchcase(lowered, pattern):
-                return label
-        return self.default
-
-    def __call__(self, params: Any, *, call: str | None = None) -> Any:
-        """The labels tree for ``params`` (errors name ``call``, default ``optx.path_rules``)."""
-        call = call or _validate.current_call("optx.path_rules")
-
-        def one(path, leaf):
-            label = self.label(path_string(path))
-            if label is None:
-                raise ValueError(
-                    f"{call}: no rule matches the "
-                    f"parameter at {path_string(path) or '<root>'!r}; add a catch-all rule "
-                    "such as {'*': 'default'} or give path_rules a default"
-                )
-            return label
-
-        return jax.tree_util.tree_map_with_path(one, params)
-
-    def __repr__(self) -> str:
-        return f"path_rules({dict(self.rules)!r}, default={self.default!r})"
-
-
-def path_rules(rules: Mapping[str, Any], default: Any = None) -> PathRules:
-    """Labels each parameter by the first glob pattern that matches its path.
-
-    A path is the parameter's keys joined by ``/`` (``"Dense_0/bias"``,
-    ``"layers/2/norm/scale"``); patterns use `fnmatch` syntax (``*``, ``?``, ``[...]``) and
-    match the whole path, case-insensitively, so ``"*norm*"`` matches ``"LayerNorm_0/scale"``.
-    Rules are tried in order; a path no rule matches gets ``default`` (an error if None).
-
-    The result is a function ``params -> labels`` usable wherever a mask or labels are
-    expected (`masked`, `partition`, `freeze`, `param_groups`, `optx.add_decayed_weights`).
-
-    Args:
-      rules: pattern -> label (any hashable label; bools make a mask).
-      default: the label of unmatched paths; None makes an unmatched path an error.
-
-    Examples:
-      >>> import jax.numpy as jnp, optx
-      >>> rules = optx.path_rules({"*bias": "no_decay", "*norm*": "no_decay"}, "decay")
-      >>> rules({"dense": {"kernel": jnp.ones(2), "bias": jnp.ones(2)},
-      ...        "LayerNorm": {"scale": jnp.ones(2)}})
-      {'LayerNorm': {'scale': 'no_decay'}, 'dense': {'bias': 'no_decay', 'kernel': 'decay'}}
-    """
-    if not isinstance(rules, Mapping):
-        raise TypeError(
-            f"{_validate.current_call('optx.path_rules')}: rules must be a dict "
-            f"pattern -> label, got {type(rules).__name__}"
-        )
-    return PathRules(rules, default)
-
-
-def _is_rules_dict(labels: Any) -> bool:
-    return (
-        isinstance(labels, Mapping)
-        and len(labels) > 0
-        and all(isinstance(k, str) for k in labels)
-        and any(c in k for k in labels for c in _GLOB_CHARS)
-        and not any(isinstance(v, Mapping) for v in labels.values())
-    )
-
-
-def as_labeller(labels: Any) -> Any:
-    """A dict of glob patterns becomes `path_rules`; anything else is returned as is."""
-    if isinstance(labels, PathRules) or not _is_rules_dict(labels):
-        return labels
-    return PathRules(labels)
-
-
-def resolve_labels(call: str, labels: Any, params: Any, what: str = "labels") -> list:
-    """One label per leaf of ``params`` (flattened order) from a tree, prefix, function or rules.
-
-    Raises:
-      ValueError: naming ``call`` and the path when the labels do not match the params.
-    """
-    labels = as_labeller(labels)
-    if isinstance(labels, PathRules):
-        tree = labels(params, call=call)
-    else:
-        tree = labels(params) if callable(labels) else labels
-    try:
-        prefixes = jax.tree.structure(tree).flatten_up_to(params)
-    except (ValueError, TypeError):
-        raise ValueError(
-            f"{call}: the {what} tree does not match the params "
-            f"({_tree.describe_mismatch(params, tree)}); give a tree shaped like the params "
-            "(or a prefix of it), a function params -> such a tree, or path rules"
-        ) from None
-    label_leaves = jax.tree.leaves(tree)
-    out = []
-    for label, sub in zip(label_leaves, prefixes):
-        out.extend([label] * len(jax.tree.leaves(sub)))
-    return out
-
-
-def known_labels(
-    call: str, labels: Any, params: Any, known: Any, fix: str, noun: str = "has label"
-) -> list:
-    """`resolve_labels`, refusing a label not in ``known``; the error names the path and ``fix``."""
-    flat = resolve_labels(call, labels, params)
-    paths = [path_string(p) for p, _ in jax.tree_util.tree_flatten_with_path(params)[0]]
-    for path, label in zip(paths, flat):
-        if label not in known:
-            raise ValueError(
-                f"{call}: the parameter at {path or '<root>'!r} {noun} {label!r}, which is "
-                f"not one of {list(known)}; {fix}"
-            )
-    return flat
-
-
-def resolve_bool_mask(call: str, mask: Any, params: Any) -> list[bool]:
-    """One Python bool per leaf of ``params`` (see `resolve_labels`)."""
-    flat = resolve_labels(call, mask, params, what="mask")
-    paths = [path_string(p) for p, _ in jax.tree_util.tree_flatten_with_path(params)[0]]
-    out = []
-    for path, leaf in zip(paths, flat):
-        if isinstance(leaf, jax.core.Tracer):
-            raise ValueError(f"{call}: the mask must hold concrete bools, not traced values")
-        if isinstance(leaf, (bool, jnp.bool_)) or (
-            hasattr(leaf, "dtype") and leaf.dtype == jnp.bool_ and jnp.shape(leaf) == ()
-        ):
-            out.append(bool(leaf))
-            continue
-        raise ValueError(
-            f"{call}: the mask at {path or '<root>'!r} is {leaf!r}; mask leaves must be "
-            "Python bools (True: the transformation applies to this parameter)"
-        )
-    return out
-
-
 def mask_tree(tree: Any, keep: list[bool]) -> Any:
-    """``tree`` with the leaves where ``keep`` is False replaced by `MaskedNode`."""
-    leaves, treedef = jax.tree.flatten(tree)
-    return treedef.unflatten([x if k else MaskedNode() for x, k in zip(leaves, keep)])
+    """``tree`` with the leaves where ``keep`` is False replaced by `MaskedNode`.
+
+    A value wrapper (a flax ``nnx.Param``) whose leaves are all masked out is replaced as a
+    whole, so a state built at ``init`` from Variables has the structure of one built from
+    their values (``nnx.Optimizer`` calls ``update`` with bare arrays).
+    """
+    units, treedef = jax.tree.flatten(tree, is_leaf=is_value_wrapper)
+    out, start = [], 0
+    for unit in units:
+        leaves, unit_def = jax.tree.flatten(unit)
+        flags = keep[start : start + len(leaves)]
+        start += len(leaves)
+        if leaves and not any(flags):
+            out.append(MaskedNode())
+        elif all(flags):
+            out.append(unit)
+        else:
+            out.append(
+                unit_def.unflatten([x if k else MaskedNode() for x, k in zip(leaves, flags)])
+            )
+    return treedef.unflatten(out)
 
 
 def _merge(treedef: Any, parts: list[tuple[list[bool], Any]], default: list) -> Any:

@@ -6,11 +6,11 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
-import jax.numpy as jnp
 
 from optx import _tree, _validate
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
+from optx._paths import as_labeller, resolve_bool_mask
 
 
 class AddDecayedWeightsState(NamedTuple):
@@ -25,28 +25,17 @@ class AddDecayedWeightsState(NamedTuple):
 
 
 def resolve_mask(call: str, mask: Any, params: Any) -> Any:
-    """The boolean mask pytree for ``params``: ``mask(params)`` if callable, else ``mask``.
+    """The boolean mask pytree for ``params`` (a tree or prefix of bools, a function or rules).
+
+    Resolved as in `optx.masked` (`optx._paths.resolve_bool_mask`): a mask leaf covers the
+    whole subtree below it, a dict of glob patterns is read as `optx.path_rules`, and a flax
+    ``nnx.Variable`` is labelled as its value.
 
     Raises:
       ValueError: the mask's structure differs from the params' (the message names paths).
     """
-    tree = mask(params) if callable(mask) else mask
-    try:
-        flat = jax.tree.structure(params).flatten_up_to(tree)
-    except (ValueError, TypeError):
-        raise ValueError(
-            f"{call}: the mask does not match the params "
-            f"({_tree.describe_mismatch(params, tree)}); give one bool per parameter leaf, "
-            "or a function params -> such a tree"
-        ) from None
-    for leaf in flat:
-        if not isinstance(leaf, (bool, jnp.bool_)) and not (
-            hasattr(leaf, "dtype") and leaf.dtype == jnp.bool_ and jnp.shape(leaf) == ()
-        ):
-            raise ValueError(
-                f"{call}: mask leaves must be Python bools (one per parameter leaf), got {leaf!r}"
-            )
-    return jax.tree.structure(params).unflatten([bool(x) for x in flat])
+    flat = resolve_bool_mask(call, as_labeller(mask), params)
+    return jax.tree.structure(params).unflatten(flat)
 
 
 @_validate.public_call("optx.add_decayed_weights")
@@ -65,8 +54,9 @@ def add_decayed_weights(
 
     Args:
       weight_decay: >= 0 (float, array or schedule), hyperparameter ``weight_decay``.
-      mask: a pytree of bools shaped like the params (True: decay this leaf), or a function
-        ``params -> mask``. None decays every leaf.
+      mask: a pytree of bools shaped like the params or a prefix of them (True: decay this
+        leaf), a function ``params -> mask``, or path rules (``{"*bias": False, "*": True}``).
+        None decays every leaf.
 
     Raises:
       ValueError: at update, when ``params`` is missing or the mask does not match them.
