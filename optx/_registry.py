@@ -1,7 +1,8 @@
 """Creating optimizers by name, as MXNet's ``optimizer.create`` and Gluon's ``Trainer`` do.
 
 Every alias in ``optx`` (``sgd``, ``adam``, ``lamb``, ...) is found by name when it is
-looked up, so optimizers added to the package are picked up without a list to maintain.
+looked up, so optimizers added to the package are picked up without a list to maintain;
+``ranger`` (a wrapper around RAdam) is added explicitly.
 MXNet's and fastai's spellings map to them (``"SignSGD"``, ``"LARC"``); names are
 case-insensitive, and ``-`` is read as ``_``. Users add their own with
 `register_optimizer`.
@@ -20,6 +21,7 @@ from optx._core import GradientTransformation
 # Other libraries' names for optx optimizers: name -> (optx alias, fixed keyword arguments).
 _ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
     "signsgd": ("sign_sgd", {}),  # MXNet's kernel name
+    "ccsgd": ("sgd", {}),  # MXNet 1.x's deprecated ccSGD, which is SGD
     "larc": ("lars", {"clip": True}),  # fastai's Larc(clip=True)
     "nesterov": ("nag", {"lr_inside_momentum": False}),  # PyTorch/Optax Nesterov SGD
 }
@@ -48,10 +50,16 @@ def _normalize(name: str) -> str:
     return name.strip().lower().replace("-", "_")
 
 
-def _builtins() -> dict[str, Callable[..., GradientTransformation]]:
-    from optx import _optimizers
+# Complete optimizers of the catalogue that live outside optx._optimizers.
+_WRAPPED_OPTIMIZERS = ("ranger",)  # fastai's ranger: lookahead around RAdam
 
-    return {name: getattr(_optimizers, name) for name in _optimizers.__all__}
+
+def _builtins() -> dict[str, Callable[..., GradientTransformation]]:
+    from optx import _optimizers, _wrappers
+
+    table = {name: getattr(_optimizers, name) for name in _optimizers.__all__}
+    table.update({name: getattr(_wrappers, name) for name in _WRAPPED_OPTIMIZERS})
+    return table
 
 
 def _all() -> dict[str, Callable[..., GradientTransformation]]:
@@ -121,7 +129,7 @@ def registered_optimizers() -> dict[str, Callable[..., GradientTransformation]]:
 
     Examples:
       >>> import optx
-      >>> {"adam", "lamb", "nag", "signsgd"} <= set(optx.registered_optimizers())
+      >>> {"adam", "lamb", "nag", "ranger", "signsgd"} <= set(optx.registered_optimizers())
       True
     """
     table = _all()
@@ -133,8 +141,9 @@ def create(name: str, **hyperparams: Any) -> GradientTransformation:
 
     ``optx.create("adam", learning_rate=1e-3)`` is ``optx.adam(learning_rate=1e-3)``.
     Names are case-insensitive (MXNet's ``"NAG"``, ``"Signum"``, ``"FTML"``, ``"LBSGD"``
-    work) and include MXNet's ``"signsgd"`` and fastai's ``"larc"`` (``lars`` with
-    ``clip=True``) and ``"nesterov"`` (Nesterov SGD with the rate outside the momentum).
+    work) and include ``"ranger"``, MXNet's ``"signsgd"`` and ``"ccsgd"`` (SGD), fastai's
+    ``"larc"`` (``lars`` with ``clip=True``) and ``"nesterov"`` (Nesterov SGD with the rate
+    outside the momentum).
     Hyperparameters use optx's names (``learning_rate``, ``weight_decay``, ``b1``...).
 
     Args:

@@ -1,8 +1,8 @@
 """The adaptive catalogue against independent references.
 
-- MXNet 1.9.1 trajectories (reference/mxnet_optimizers.json): Adam (epsilon hat), AdaMax
+- MXNet 1.9.1 trajectories (tests/data/mxnet_optimizers.json): Adam (epsilon hat), AdaMax
   1.x, NAdam, AdaDelta 1.x, FTML, to 1e-6.
-- NumPy float64 implementations written from the papers and reference/SEMANTICS.md
+- NumPy float64 implementations written from the papers and tests/data/SEMANTICS.md
   (PyTorch's AMSGrad, fastai's RAdam and QHAdam, AdaBelief, Yogi, NovoGrad, SM3,
   Adafactor), to float32 accuracy.
 """
@@ -17,9 +17,7 @@ import pytest
 
 import optx
 
-REFERENCE = pathlib.Path("/work/shared/reference/mxnet_optimizers.json")
-if not REFERENCE.exists():  # a copy beside the tests, for machines without /work/shared
-    REFERENCE = pathlib.Path(__file__).parent / "data" / "mxnet_optimizers.json"
+REFERENCE = pathlib.Path(__file__).resolve().parent / "data" / "mxnet_optimizers.json"
 MXNET = json.loads(REFERENCE.read_text())["cases"]
 
 

@@ -1,5 +1,8 @@
 """Creating optimizers by name: optx.create, register_optimizer, registered_optimizers."""
 
+import pathlib
+import re
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -10,6 +13,42 @@ from optx import _optimizers, _registry
 
 PARAMS = {"w": jnp.linspace(-1.0, 1.0, 6).reshape(3, 2), "b": jnp.array([0.5, -0.25])}
 GRADS = {"w": jnp.full((3, 2), 0.3), "b": jnp.array([-1.0, 2.0])}
+README = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text()
+
+
+def _readme_catalogue():
+    """The optimizer names of the README's catalogue table (first column, in backticks)."""
+    table = README.split("| optimizer | sources | checked by |\n|---|---|---|\n", 1)[1]
+    names = []
+    for row in table.split("\n\n", 1)[0].splitlines():
+        first_cell = re.sub(r"\(.*?\)", "", row.split("|")[1])  # drop "(arguments...)"
+        names += re.findall(r"`(\w+)`", first_cell)
+    return names
+
+
+README_CATALOGUE = _readme_catalogue()
+
+# MXNet 1.9.1's optimizer registry (class names; mx.optimizer.create lowercases them) and
+# the optx optimizer each one is.
+MXNET_REGISTRY = {
+    "AdaDelta": "adadelta",
+    "AdaGrad": "adagrad",
+    "Adam": "adam",
+    "Adamax": "adamax",
+    "DCASGD": "dcasgd",
+    "FTML": "ftml",
+    "Ftrl": "ftrl",
+    "LAMB": "lamb",
+    "LARS": "lars",
+    "LBSGD": "lbsgd",
+    "NAG": "nag",
+    "Nadam": "nadam",
+    "RMSProp": "rmsprop",
+    "SGD": "sgd",
+    "SGLD": "sgld",
+    "Signum": "signum",
+    "ccSGD": "sgd",
+}
 
 
 def _two_updates(tx):
@@ -25,6 +64,30 @@ def test_every_alias_is_created_by_name_and_equals_its_factory(name):
         _two_updates(optx.create(name)), _two_updates(getattr(optx, name)()), rtol=0, atol=0
     )
     assert name in optx.registered_optimizers()
+
+
+def test_readme_catalogue_is_every_optimizer_and_public():
+    assert len(README_CATALOGUE) == len(set(README_CATALOGUE)) == 32
+    assert set(README_CATALOGUE) == {*_optimizers.__all__, "ranger"}
+    assert set(README_CATALOGUE) <= set(optx.__all__)
+
+
+@pytest.mark.parametrize("name", README_CATALOGUE)
+def test_every_readme_optimizer_is_created_by_name(name):
+    chex.assert_trees_all_close(
+        _two_updates(optx.create(name, learning_rate=0.05)),
+        _two_updates(getattr(optx, name)(learning_rate=0.05)),
+        rtol=0,
+        atol=0,
+    )
+    assert optx.registered_optimizers()[name] is getattr(optx, name)
+
+
+@pytest.mark.parametrize("spelling", sorted(MXNET_REGISTRY))
+def test_every_mxnet_registry_name_is_created(spelling):
+    expected = getattr(optx, MXNET_REGISTRY[spelling])(learning_rate=0.05)
+    got = optx.create(spelling, learning_rate=0.05)
+    chex.assert_trees_all_close(_two_updates(got), _two_updates(expected), rtol=0, atol=0)
 
 
 @pytest.mark.parametrize(
@@ -43,6 +106,9 @@ def test_every_alias_is_created_by_name_and_equals_its_factory(name):
         ("LARC", "lars", {"clip": True}),
         ("nesterov", "nag", {"lr_inside_momentum": False}),
         (" Ftrl ", "ftrl", {}),
+        ("Ranger", "ranger", {}),  # fastai
+        ("RAdam", "radam", {}),
+        ("QHAdam", "qhadam", {}),
     ],
 )
 def test_mxnet_and_fastai_spellings(spelling, name, kwargs):

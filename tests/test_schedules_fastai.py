@@ -59,7 +59,7 @@ def test_onecycle_lr_equals_optax_cosine_onecycle():
     # Optax's float32 cosine loses ~1e-8 absolute near the end; ours is exact there.
     np.testing.assert_allclose(_values(ours, total + 1), expected, rtol=1e-5, atol=3e-8)
     assert float(ours(total)) == pytest.approx(lr_max / 1e5, rel=1e-6)
-    assert float(ours(10)) == pytest.approx(0.3716718, rel=1e-6)  # SEMANTICS.md's oracle
+    assert float(ours(10)) == pytest.approx(0.3716718, rel=1e-6)  # tests/data/SEMANTICS.md's oracle
 
 
 def test_flat_cos_equals_fastai():

@@ -1,4 +1,4 @@
-"""MXNet-exact schedules against MXNet 1.9.1's values (reference/mxnet_schedules.json)."""
+"""MXNet-exact schedules against MXNet 1.9.1's values (tests/data/mxnet_schedules.json)."""
 
 import json
 import pathlib
@@ -10,7 +10,7 @@ import pytest
 
 from optx import schedules
 
-REFERENCE = pathlib.Path(__file__).resolve().parents[2] / "shared/reference/mxnet_schedules.json"
+REFERENCE = pathlib.Path(__file__).resolve().parent / "data" / "mxnet_schedules.json"
 TABLES = json.loads(REFERENCE.read_text())["schedules"]
 FACTORIES = {
     "FactorScheduler": schedules.factor_schedule,

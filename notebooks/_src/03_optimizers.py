@@ -507,8 +507,40 @@ check("sm3", optx.sm3(lr, momentum=mu), sm3_rule)
 check("adafactor", optx.adafactor(lr), adafactor_rule)
 
 # %% [markdown]
+# ## Lookahead around RAdam: Ranger
+#
+# | optimizer | update rule |
+# |---|---|
+# | `ranger(lr, b1=0.95, b2=0.99, eps=1e-6, weight_decay=0.01, sync_period=k, alpha)` | fast step `w = w - lr * (radam_direction + wd * w)` (RAdam's direction from the table above: rectified `r_t * m_hat / (sqrt(v_hat) + eps)` when `rho_t >= 5`, else `m_hat`); every `k` steps the slow weights `phi = phi + alpha * (w - phi)` and `w = phi` (`phi` starts at the initial weights) |
+
+
+# %%
+def radam_direction(g, t, s, b1, b2, eps):
+    m_hat, v_hat = moments(g, t, s, b1=b1, b2=b2)
+    rho_inf = 2 / (1 - b2) - 1
+    rho_t = rho_inf - 2 * t * b2**t / (1 - b2**t)
+    if rho_t < 5:
+        return m_hat
+    r_t = np.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+    return r_t * m_hat / (np.sqrt(v_hat) + eps)
+
+
+def ranger_rule(w, g, t, s, k=6, alpha=0.5, wd=0.01):
+    slow = s.setdefault("slow", w.copy())
+    fast = w - lr * (radam_direction(g, t, s, b1=0.95, b2=0.99, eps=1e-6) + wd * w)
+    if t % k:
+        return fast
+    s["slow"] = slow + alpha * (fast - slow)
+    return s["slow"]
+
+
+# 8 steps: RAdam's two branches (rho_t >= 5 from t = 6) and one synchronization (t = 6)
+check("ranger", optx.ranger(lr), ranger_rule)
+
+# %% [markdown]
 # Every optimizer optx ships has been checked against its equation (the registry also
-# holds a few alternative spellings, such as MXNet's `signsgd` and fastai's `larc`):
+# holds a few alternative spellings, such as MXNet's `signsgd` and `ccsgd` and fastai's
+# `larc`):
 
 # %%
 registry = optx.registered_optimizers()
@@ -542,18 +574,25 @@ def clipped_adamw(learning_rate=1e-3, max_norm=1.0, weight_decay=0.01, b1=0.9, b
     )
 
 
-tx = optx.create("clipped_adamw", learning_rate=0.05, max_norm=0.5)
+schedule = optx.schedules.cosine_decay_schedule(0.05, decay_steps=100)
+tx = optx.create("clipped_adamw", learning_rate=schedule, max_norm=0.5)
 params = {"weight": jnp.asarray(rng.normal(size=(3, 2)), jnp.float32), "bias": jnp.ones(2)}
 grads = {"weight": jnp.full((3, 2), 2.0), "bias": jnp.full(2, -1.0)}
 state = tx.init(params)
-updates, state = tx.update(grads, state, params)
-print("hyperparameters:", {k: round(float(v), 6) for k, v in optx.get_hyperparams(state).items()})
-
-# the first Adam step is lr * sign(g) (m_hat / sqrt(v_hat) = g / |g|), plus the decay
-expected_weight = -0.05 * (np.sign(2.0) + 0.01 * np.asarray(params["weight"]))
-np.testing.assert_allclose(updates["weight"], expected_weight, rtol=1e-5)
-np.testing.assert_allclose(updates["bias"], -0.05 * np.sign(-1.0) * np.ones(2), rtol=1e-5)
-print("first update matches: -lr * (sign(g) + wd * w) on the weight, no decay on the bias")
+for t in range(2):
+    updates, state = tx.update(grads, state, params)
+    used = optx.get_hyperparams(state)  # the values this update used
+    print(f"update {t + 1}:", {k: float(f"{float(v):.6g}") for k, v in used.items()})
+    lr_t = float(schedule(t))
+    assert float(used["learning_rate"]) == np.float32(lr_t)  # the schedule's value at count t
+    assert float(used["eps"]) == np.float32(1e-8)
+    # with a constant gradient every Adam step is sign(g) (m_hat / sqrt(v_hat) = g / |g|)
+    expected_weight = -lr_t * (np.sign(2.0) + 0.01 * np.asarray(params["weight"]))
+    np.testing.assert_allclose(updates["weight"], expected_weight, rtol=1e-5)
+    np.testing.assert_allclose(updates["bias"], -lr_t * np.sign(-1.0) * np.ones(2), rtol=1e-5)
+    params = optx.apply_updates(params, updates)
+print("both updates match -lr_t * (sign(g) + wd * w) on the weight, no decay on the bias,")
+print(f"with lr_t from the cosine schedule: {float(schedule(0)):.6g}, {float(schedule(1)):.6g}")
 
 # by name in the Trainer, with the optx contract checks on the new optimizer
 trainer = optx.train.Trainer(params, "clipped_adamw", {"learning_rate": 0.05})

@@ -42,8 +42,9 @@ class Recorder(Callback):
       losses, raw_losses: smoothed and raw training losses.
       hps: hyperparameter name -> values (``lrs`` and ``moms`` are shortcuts for
         ``learning_rate`` and ``momentum`` or ``b1``).
-      values: one dict per epoch: ``epoch``, ``train_loss`` (smoothed), the validation
-        metrics (``valid_loss``, ...) and ``time`` in seconds.
+      values: one dict per epoch: ``epoch`` (the 0-based index, ``loop.epoch``; the
+        ProgressBar shows it 1-based, ``epoch k/n`` for ``epoch == k - 1``), ``train_loss``
+        (smoothed), the validation metrics (``valid_loss``, ...) and ``time`` in seconds.
       smooth_loss: the latest smoothed loss.
     """
 
@@ -165,20 +166,43 @@ class TerminateOnNaN(Callback):
 class ProgressBar(Callback):
     """Shows progress: a tqdm bar per epoch when tqdm is installed, else plain text lines.
 
+    After each epoch it writes one line, ``epoch 3/3  train_loss ...  time 0.1s``. Epochs
+    are shown 1-based, as "the 3rd of 3"; every ``epoch`` field (``loop.epoch``, the
+    Recorder's ``values[i]["epoch"]``, ``EarlyStopping.stopped_epoch``, checkpoint
+    metadata) is the 0-based index, as in fastai and Python. So the line ``epoch k/n``
+    shows the record whose ``epoch`` is ``k - 1``.
+
     Args:
-      use_tqdm: True, False, or None to use tqdm when it can be imported.
+      use_tqdm: True (needs tqdm: ``pip install 'optx-jax[progress]'``), False for plain
+        text lines, or None to use tqdm when it can be imported.
       file: where to write (default ``sys.stderr``).
+
+    Raises:
+      ModuleNotFoundError: ``use_tqdm=True`` and tqdm is not installed.
+      TypeError: ``use_tqdm`` is not True, False or None.
     """
 
-    order = 60
+    order = 52  # after the Recorder, before the trackers (55) whose cancel ends the epoch
     run_after = (Recorder,)
     run_valid = False
 
     def __init__(self, use_tqdm: bool | None = None, file: Any = None):
-        if use_tqdm is None:
+        if use_tqdm is not None and not isinstance(use_tqdm, bool):
+            raise TypeError(
+                f"optx.train.ProgressBar: use_tqdm must be True, False or None, got {use_tqdm!r}"
+            )
+        if use_tqdm is not False:
             try:
-                import tqdm  # noqa: F401
-            except ImportError:
+                import tqdm.auto  # noqa: F401
+            except ImportError as error:
+                if use_tqdm:
+                    raise ModuleNotFoundError(
+                        "optx.train.ProgressBar(use_tqdm=True): tqdm is not installed. Install "
+                        "it with pip install 'optx-jax[progress]' (or pip install tqdm), or "
+                        "pass use_tqdm=False for plain text lines (use_tqdm=None uses tqdm "
+                        "only when it is installed).",
+                        name="tqdm",
+                    ) from error
                 use_tqdm = False
             else:
                 use_tqdm = True

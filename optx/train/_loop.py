@@ -78,7 +78,8 @@ class Loop:
       step, eval_step: the train step ``(state, batch) -> (state, metrics)`` and the
         validation step ``(state, batch) -> metrics``.
       callbacks: the callbacks in running order.
-      n_epoch, epoch: number of epochs and the current one (0-based).
+      n_epoch, epoch: number of epochs and the current one (0-based; `ProgressBar`
+        shows it 1-based, ``epoch {epoch + 1}/{n_epoch}``).
       n_iter, iter: batches in this epoch (None if the data has no ``len``) and the
         current batch index.
       train_iter: training batches done in this fit (updated before ``after_batch``).

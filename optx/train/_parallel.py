@@ -307,6 +307,7 @@ def data_parallel(
       ``dp.unreplicate(state)``.
 
     Raises:
+      TypeError: ``loss_fn`` takes neither signature of `make_train_step`.
       ValueError: an unknown mode, ``shard_opt_state`` with ``pmap``, or ``axis_name`` not
         in ``mesh``.
 
@@ -322,7 +323,7 @@ def data_parallel(
       (4.0, 0.4)
     """
     call = "optx.train.data_parallel"
-    _check_step_args(call, loss_fn, optimizer, steps_per_call)
+    loss_fn = _check_step_args(call, loss_fn, optimizer, steps_per_call, has_state=has_state)
     _validate.check_choice(call, "mode", mode, MODES)
     if mode == "pmap":
         if shard_opt_state:

@@ -8,6 +8,7 @@ gradients, float aux values and float model state are averaged over that axis wi
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -25,7 +26,10 @@ LossFn = Callable[..., Any]
 StepFn = Callable[[TrainState, Any], tuple[TrainState, dict[str, Any]]]
 
 
-def _check_step_args(call: str, loss_fn: Any, optimizer: Any, steps_per_call: Any) -> None:
+def _check_step_args(
+    call: str, loss_fn: Any, optimizer: Any, steps_per_call: Any, *, has_state: bool = False
+) -> LossFn:
+    """Checks a step builder's arguments; returns ``loss_fn`` taking ``rng`` last."""
     if not callable(loss_fn):
         raise TypeError(f"{call}: loss_fn must be callable, got {loss_fn!r}")
     if not (
@@ -36,6 +40,58 @@ def _check_step_args(call: str, loss_fn: Any, optimizer: Any, steps_per_call: An
             f"{type(optimizer).__name__}; did you forget to call the factory, e.g. optx.adam(1e-3)?"
         )
     _validate.check_int(call, "steps_per_call", steps_per_call, low=1)
+    return _with_rng(call, loss_fn, has_state)
+
+
+_RNG_NAMES = ("rng", "key", "rngs", "prng_key", "dropout_rng")
+
+
+def _with_rng(call: str, loss_fn: LossFn, has_state: bool) -> LossFn:
+    """``loss_fn`` itself if it takes ``rng`` last, else a wrapper that drops the ``rng``.
+
+    The signature decides: ``(params, batch, rng)`` is used as is, ``(params, batch)`` gets
+    the wrapper (with ``has_state``: ``(params, model_state, batch[, rng])``). A function
+    whose signature cannot be read is assumed to take ``rng``.
+    """
+    try:
+        signature = inspect.signature(loss_fn)
+    except (TypeError, ValueError):
+        return loss_fn
+    names = ("params", "model_state", "batch") if has_state else ("params", "batch")
+    full, short = f"({', '.join(names)}, rng)", f"({', '.join(names)})"
+
+    def binds(n: int) -> bool:
+        try:
+            signature.bind(*range(n))
+        except TypeError:
+            return False
+        return True
+
+    if binds(len(names) + 1):
+        return loss_fn
+    positional = [
+        p.name
+        for p in signature.parameters.values()
+        if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    ]
+    last = positional[-1] if positional else ""
+    if binds(len(names)) and not (has_state and last in _RNG_NAMES):
+
+        def without_rng(*args: Any) -> Any:
+            return loss_fn(*args[:-1])
+
+        return without_rng
+    hint = ""
+    if not has_state and binds(4):
+        hint = "; it takes 4 arguments: if they are (params, model_state, batch, rng), pass "
+        hint += "has_state=True"
+    elif has_state and binds(len(names)):
+        hint = f"; its last argument is {last!r}: if it is (params, batch, rng), "
+        hint += "pass has_state=False"
+    raise TypeError(
+        f"{call}: loss_fn must take {full} or {short}{' with has_state=True' * has_state}, "
+        f"got a function with signature {signature}{hint}"
+    )
 
 
 def _mean_over(axis_name: Any, tree: Any, *, sum_ints: bool) -> Any:
@@ -214,7 +270,9 @@ def make_train_step(
     - ``"aux"``: the auxiliary output, when ``has_aux``.
 
     ``loss_fn`` signatures (``rng`` is ``fold_in(state.rng, state.step)``, plus the shard
-    index under ``axis_name``)::
+    index under ``axis_name``; a ``loss_fn`` without the ``rng`` argument, such as
+    ``loss_fn(params, batch)``, is accepted too: the signature is read once, when the step
+    is built)::
 
         has_aux=False, has_state=False:  loss_fn(params, batch, rng) -> loss
         has_aux=True,  has_state=False:  loss_fn(params, batch, rng) -> (loss, aux)
@@ -255,7 +313,8 @@ def make_train_step(
       ``step(state, batch) -> (state, metrics)``.
 
     Raises:
-      TypeError: ``loss_fn`` is not callable or ``optimizer`` is not a transformation.
+      TypeError: ``loss_fn`` is not callable, takes neither signature above, or
+        ``optimizer`` is not a transformation.
       ValueError: ``steps_per_call`` < 1.
 
     Examples:
@@ -269,7 +328,9 @@ def make_train_step(
       >>> float(metrics["loss"]), float(state.params["w"]), bool(metrics["skipped"])
       (4.0, 0.4, False)
     """
-    _check_step_args("optx.train.make_train_step", loss_fn, optimizer, steps_per_call)
+    loss_fn = _check_step_args(
+        "optx.train.make_train_step", loss_fn, optimizer, steps_per_call, has_state=has_state
+    )
     body = make_step_body(
         loss_fn,
         optimizer,

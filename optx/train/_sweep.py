@@ -198,7 +198,9 @@ def make_sweep_step(
       >>> states.params
       Array([0.2, 0.4], dtype=float32)
     """
-    _check_step_args("optx.train.make_sweep_step", loss_fn, optimizer, steps_per_call)
+    loss_fn = _check_step_args(
+        "optx.train.make_sweep_step", loss_fn, optimizer, steps_per_call, has_state=has_state
+    )
     body = make_step_body(
         loss_fn, optimizer, has_aux=has_aux, has_state=has_state, steps_per_call=steps_per_call
     )
