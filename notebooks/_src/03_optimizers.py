@@ -322,7 +322,7 @@ check("qhadam", optx.qhadam(lr), qhadam_rule)
 # | optimizer | update rule |
 # |---|---|
 # | `sign_sgd(lr)` | `w = w - lr * sign(g)` |
-# | `signum(lr, momentum=mu)` | `m = mu * m + (1 - mu) * g`, `w = w - lr * sign(m)` |
+# | `signum(lr, beta=mu)` | `m = mu * m + (1 - mu) * g`, `w = w - lr * sign(m)` |
 # | `lion(lr, b1, b2, weight_decay)` | `u = sign(b1 * m + (1 - b1) * g)`, `m = b2 * m + (1 - b2) * g`, `w = w - lr * (u + wd * w)` |
 
 
@@ -344,7 +344,7 @@ def lion_rule(w, g, t, s):
 
 
 check("sign_sgd", optx.sign_sgd(lr), sign_sgd_rule)
-check("signum", optx.signum(lr, momentum=mu), signum_rule)
+check("signum", optx.signum(lr, mu), signum_rule)
 check("lion", optx.lion(lr, weight_decay=0.1), lion_rule)
 
 # %% [markdown]
@@ -354,7 +354,7 @@ check("lion", optx.lion(lr, weight_decay=0.1), lion_rule)
 #
 # | optimizer | update rule |
 # |---|---|
-# | `lars(lr, momentum, weight_decay, trust_coefficient=eta)` | `r = eta * norm(w) / (norm(g) + wd * norm(w))`, `m = mu * m - lr * r * (g + wd * w)`, `w = w + m` |
+# | `lars(lr, weight_decay, momentum=mu, paper_ratio=True)` | `r = eta * norm(w) / (norm(g) + wd * norm(w))`, `m = mu * m - lr * r * (g + wd * w)`, `w = w + m` |
 # | `lamb(lr, weight_decay)` | `d = m_hat / (sqrt(v_hat) + eps) + wd * w`, `w = w - lr * norm(w) / norm(d) * d` |
 # | `fromage(lr)` | `w = (w - lr * norm(w) / norm(g) * g) / sqrt(1 + lr^2)` |
 
@@ -376,7 +376,7 @@ def fromage_rule(w, g, t, s):
     return (w - lr * norm(w) / norm(g) * g) / np.sqrt(1 + lr**2)
 
 
-check("lars", optx.lars(1.0, momentum=mu, weight_decay=0.01), lars_rule)
+check("lars", optx.lars(1.0, 0.01, momentum=mu, paper_ratio=True), lars_rule)
 check("lamb", optx.lamb(lr, weight_decay=0.01), lamb_rule)
 check("fromage", optx.fromage(lr), fromage_rule)
 
