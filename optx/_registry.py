@@ -134,7 +134,8 @@ def create(name: str, **hyperparams: Any) -> GradientTransformation:
     ``optx.create("adam", learning_rate=1e-3)`` is ``optx.adam(learning_rate=1e-3)``.
     Names are case-insensitive (MXNet's ``"NAG"``, ``"Signum"``, ``"FTML"``, ``"LBSGD"``
     work) and include MXNet's ``"signsgd"`` and fastai's ``"larc"`` (``lars`` with
-    ``clip=True, paper_ratio=True``) and ``"nesterov"`` (Nesterov SGD with the rate outside the momentum).
+    ``clip=True, paper_ratio=True``) and ``"nesterov"`` (Nesterov SGD with the rate outside
+    the momentum).
     Hyperparameters use optx's names (``learning_rate``, ``weight_decay``, ``b1``...).
 
     Args:

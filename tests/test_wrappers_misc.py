@@ -38,7 +38,8 @@ def _np_lookahead_momentum(lr, mu, k, alpha, steps):
 
 
 def test_lookahead_matches_numpy_and_keeps_fast_state():
-    got, state = _run(optx.lookahead(optx.sgd(0.1, momentum=0.9), sync_period=3, slow_step_size=0.4), 9)
+    tx = optx.lookahead(optx.sgd(0.1, momentum=0.9), sync_period=3, slow_step_size=0.4)
+    got, state = _run(tx, 9)
     want = _np_lookahead_momentum(0.1, 0.9, 3, 0.4, 9)
     np.testing.assert_allclose(np.array(got), np.array(want), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(state.slow, want[-1], rtol=1e-5)

@@ -59,5 +59,7 @@ def adadelta(
       https://arxiv.org/abs/1212.5701
     """
     _validate.check_non_negative("optx.adadelta", "learning_rate", learning_rate)
-    decay = identity() if weight_decay is None else add_decayed_weights(weight_decay, weight_decay_mask)
+    decay = (
+        identity() if weight_decay is None else add_decayed_weights(weight_decay, weight_decay_mask)
+    )
     return chain(decay, scale_by_adadelta(rho, eps), scale_by_learning_rate(learning_rate))
