@@ -214,7 +214,7 @@ check("adadelta", optx.adadelta(1.0, rho=rho, eps=1e-6), adadelta_rule)
 # | `adamw` | `w = w - lr * (m_hat / (sqrt(v_hat) + eps) + wd * w)` (decoupled decay) |
 # | `adamax` | `u = max(b2 * u, abs(g) + eps)`, `w = w - lr / (1 - b1^t) * m / u` |
 # | `amsgrad` | `v_max = max(v_max, v_hat)`, `w = w - lr * m_hat / (sqrt(v_max) + eps)` |
-# | `nadam` | Dozat's momentum schedule `mu_t = b1 * (1 - 0.5 * 0.96^(t * sd))`, `M_t = M_{t-1} * mu_t`; `w = w - lr * ((1 - mu_t) / (1 - M_t) * g + mu_{t+1} / (1 - M_t * mu_{t+1}) * m) / (sqrt(v_hat) + eps)` |
+# | `nadam(lr, schedule_decay=sd)` (default sd=0: Optax) | Dozat's momentum schedule `mu_t = b1 * (1 - 0.5 * 0.96^(t * sd))`, `M_t = M_{t-1} * mu_t`; `w = w - lr * ((1 - mu_t) / (1 - M_t) * g + mu_{t+1} / (1 - M_t * mu_{t+1}) * m) / (sqrt(v_hat) + eps)` |
 # | `radam` | `rho_t = rho_inf - 2 t b2^t / (1 - b2^t)`; if `rho_t >= 5`: `w = w - lr * r_t * m_hat / (sqrt(v_hat) + eps)`, else `w = w - lr * m_hat` |
 # | `adabelief` | `s = b2 * s + (1 - b2) * (g - m)^2 + eps_root`, `w = w - lr * m_hat / (sqrt(s / (1 - b2^t)) + eps)` |
 # | `yogi` | `v = v - (1 - b2) * sign(v - g^2) * g^2` (from `v0 = 1e-6`), then Adam's step |
@@ -305,10 +305,10 @@ check(
     lambda w, g, t, s: adamax_rule(w, g, t, s) - lr * 0.1 * w,
 )
 check("amsgrad", optx.amsgrad(lr), amsgrad_rule)
-check("nadam", optx.nadam(lr), nadam_rule)
+check("nadam", optx.nadam(lr, schedule_decay=0.004), nadam_rule)
 check(
     "nadamw",
-    optx.nadamw(lr, weight_decay=0.1),
+    optx.nadamw(lr, weight_decay=0.1, schedule_decay=0.004),
     lambda w, g, t, s: nadam_rule(w, g, t, s) - lr * 0.1 * w,
 )
 check("radam (both branches)", optx.radam(lr), radam_rule)
