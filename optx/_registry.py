@@ -22,7 +22,7 @@ from optx._core import GradientTransformation
 _ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
     "signsgd": ("sign_sgd", {}),  # MXNet's kernel name
     "ccsgd": ("sgd", {}),  # MXNet 1.x's deprecated ccSGD, which is SGD
-    "larc": ("lars", {"clip": True}),  # fastai's Larc(clip=True)
+    "larc": ("lars", {"clip": True, "paper_ratio": True}),  # fastai's Larc(clip=True)
     "nesterov": ("nag", {"lr_inside_momentum": False}),  # PyTorch/Optax Nesterov SGD
 }
 
@@ -142,8 +142,8 @@ def create(name: str, **hyperparams: Any) -> GradientTransformation:
     ``optx.create("adam", learning_rate=1e-3)`` is ``optx.adam(learning_rate=1e-3)``.
     Names are case-insensitive (MXNet's ``"NAG"``, ``"Signum"``, ``"FTML"``, ``"LBSGD"``
     work) and include ``"ranger"``, MXNet's ``"signsgd"`` and ``"ccsgd"`` (SGD), fastai's
-    ``"larc"`` (``lars`` with ``clip=True``) and ``"nesterov"`` (Nesterov SGD with the rate
-    outside the momentum).
+    ``"larc"`` (``lars`` with ``clip=True, paper_ratio=True``) and ``"nesterov"`` (Nesterov
+    SGD with the rate outside the momentum).
     Hyperparameters use optx's names (``learning_rate``, ``weight_decay``, ``b1``...).
 
     Args:

@@ -77,7 +77,7 @@ CASES = [
         {"learning_rate": 1e-2},
         quadratic={"learning_rate": 0.1},
         rosenbrock={"learning_rate": 0.02},
-        hyperparam="schedule_decay",
+        hyperparam="b1",
     ),
     Case(
         "nadamw",

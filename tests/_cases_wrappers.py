@@ -37,7 +37,7 @@ def _param_groups(learning_rate=1e-2, weight_decay=1e-4):
         learning_rate,
         weight_decay,
         groups={"decay": {"lr_mult": 1.0}, "no_decay": {"lr_mult": 2.0, "wd_mult": 0.0}},
-        labels={"b": "no_decay", "*": "decay"},
+        param_labels={"b": "no_decay", "*": "decay"},
     )
 
 
@@ -61,8 +61,10 @@ def _zero_nans(learning_rate=0.05):
     return optx.chain(optx.zero_nans(), optx.sgd(learning_rate))
 
 
-def _lookahead(alpha=0.5, learning_rate=0.02):
-    return optx.lookahead(optx.sgd(learning_rate, momentum=0.9), sync_period=2, alpha=alpha)
+def _lookahead(slow_step_size=0.5, learning_rate=0.02):
+    return optx.lookahead(
+        optx.sgd(learning_rate, momentum=0.9), sync_period=2, slow_step_size=slow_step_size
+    )
 
 
 def _ema_params(learning_rate=1e-2):
@@ -143,7 +145,7 @@ CASES = [
     Case(
         "lookahead_sgd_momentum",
         _lookahead,
-        hyperparam="alpha",
+        hyperparam="slow_step_size",
         quadratic={"learning_rate": 0.02},
         rosenbrock={"learning_rate": 5e-4},
         rosenbrock_steps=10000,

@@ -276,7 +276,7 @@ def test_adam_eps_hat_matches_formula():
 
 def test_nadam_momentum_product_is_not_shared_between_parameters():
     """MXNet multiplies one shared product per parameter per step; optx keeps it per step."""
-    tx = optx.nadam(1e-2)
+    tx = optx.nadam(1e-2, schedule_decay=0.004)
     a, b = _grads((3,), seed=2), _grads((2, 2), seed=3)
     pair_state = tx.init({"a": jnp.zeros(3), "b": jnp.zeros((2, 2))})
     single_a = _updates(tx, a)

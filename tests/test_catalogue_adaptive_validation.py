@@ -115,7 +115,8 @@ def test_hyperparameters_are_readable_by_their_alias_names():
 
 
 def test_scheduled_b1_drives_nadam_product():
-    tx = optx.nadam(1e-2, b1=lambda count: 0.5 + 0.0 * count.astype(jnp.float32))
+    b1 = lambda count: 0.5 + 0.0 * count.astype(jnp.float32)  # noqa: E731
+    tx = optx.nadam(1e-2, b1=b1, schedule_decay=0.004)
     state = tx.init(jnp.zeros(2))
     for _ in range(3):
         _, state = tx.update(jnp.ones(2), state)

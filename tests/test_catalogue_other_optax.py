@@ -51,7 +51,7 @@ CASES = {
         lambda: optax.lamb(1e-2, weight_decay=1e-2),
     ),
     "lars": (
-        lambda: optx.lars(0.1, 0.9, trust_coefficient=0.01),
+        lambda: optx.lars(0.1, trust_coefficient=0.01, momentum=0.9),
         lambda: optax.lars(0.1, trust_coefficient=0.01, momentum=0.9),
     ),
     "sign_sgd": (lambda: optx.sign_sgd(1e-2), lambda: optax.sign_sgd(1e-2)),
@@ -99,12 +99,15 @@ def test_equals_optax(name):
         np.testing.assert_allclose(got[k], want[k], rtol=1e-6, atol=1e-6, err_msg=k)
 
 
-def test_lars_with_decay_uses_the_paper_denominator_not_optax():
+def test_lars_paper_ratio_differs_from_optax_with_decay():
     """At wd > 0 Optax divides by ||g + wd w||, the paper/MXNet by ||g|| + wd ||w||."""
     params, grads = _problem()
-    got, _ = _trajectory(optx.lars(0.1, 0.9, weight_decay=0.5), params, grads)
-    want, _ = _trajectory(optax.lars(0.1, weight_decay=0.5), params, grads, optax_tx=True)
+    got, _ = _trajectory(optx.lars(0.1, 0.5, paper_ratio=True), params, grads)
+    want, _ = _trajectory(optax.lars(0.1, 0.5), params, grads, optax_tx=True)
     assert not np.allclose(got["m"], want["m"], rtol=1e-3)
+    default, _ = _trajectory(optx.lars(0.1, 0.5), params, grads)
+    for k in SHAPES:
+        np.testing.assert_allclose(default[k], want[k], rtol=1e-6, atol=1e-6, err_msg=k)
 
 
 def test_optax_rprop_lags_one_step_behind_pytorch_form():

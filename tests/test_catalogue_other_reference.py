@@ -169,7 +169,7 @@ def test_lars_matches_paper_mxnet_and_fastai_larc(clip):
         m = mu * m - lr * ratio * (g + wd * w)
         return w + m, m
 
-    tx = optx.lars(lr, mu, weight_decay=wd, trust_coefficient=eta, eps=eps, clip=clip)
+    tx = optx.lars(lr, wd, trust_coefficient=eta, eps=eps, momentum=mu, clip=clip, paper_ratio=True)
     _check(tx, step, np.zeros_like)
 
 

@@ -103,7 +103,7 @@ def test_every_mxnet_registry_name_is_created(spelling):
         ("RMSProp", "rmsprop", {}),
         ("SignSGD", "sign_sgd", {}),
         ("sign-sgd", "sign_sgd", {}),
-        ("LARC", "lars", {"clip": True}),
+        ("LARC", "lars", {"clip": True, "paper_ratio": True}),
         ("nesterov", "nag", {"lr_inside_momentum": False}),
         (" Ftrl ", "ftrl", {}),
         ("Ranger", "ranger", {}),  # fastai
@@ -139,12 +139,12 @@ def test_unknown_name_lists_close_matches():
 
 def test_bad_hyperparameter_names_the_optimizer_and_its_arguments():
     with pytest.raises(TypeError) as info:
-        optx.create("signum", learning_rate=0.1, wd=1e-4, momentm=0.9)
+        optx.create("signum", learning_rate=0.1, wd=1e-4, betaa=0.9)
     message = str(info.value)
     assert "'signum'" in message
     assert "'wd' is 'weight_decay' in optx" in message
-    assert "did you mean 'momentum'" in message
-    assert "it accepts learning_rate, momentum, weight_decay, wd_lh" in message
+    assert "did you mean 'beta'" in message
+    assert "it accepts learning_rate, beta, accumulator_dtype, weight_decay, wd_lh" in message
 
 
 def test_register_optimizer_as_plain_and_named_decorator(monkeypatch):

@@ -51,7 +51,7 @@ def test_lr_mult_and_coupled_wd_mult_match_mxnet_rule():
     lr, wd = 0.1, 0.01
     groups = {"body": {}, "head": {"lr_mult": 10.0, "wd_mult": 2.0}, "no_decay": {"wd_mult": 0.0}}
     labels = {"*bias": "no_decay", "head/*": "head", "*": "body"}
-    tx = optx.param_groups(None, lr, wd, groups=groups, labels=labels, decoupled=False)
+    tx = optx.param_groups(None, lr, wd, groups=groups, param_labels=labels, decoupled=False)
     grads = _grads(params, 0)
     updates, _ = tx.update(grads, tx.init(params), params)
     # MXNet SGD: w -= lr * lr_mult * (g + wd * wd_mult * w)
@@ -66,7 +66,7 @@ def test_base_rate_is_one_hyperparameter_and_multipliers_are_settable():
     params = _model(jax.random.key(2))
     groups = {"decay": {}, "no_decay": {"wd_mult": 0.0}, "head": {"lr_mult": 10.0}}
     labels = {"head/kernel": "head", **optx.NO_DECAY_RULES}
-    tx = optx.param_groups(optx.trace(0.9), 0.1, 0.01, groups=groups, labels=labels)
+    tx = optx.param_groups(optx.trace(0.9), 0.1, 0.01, groups=groups, param_labels=labels)
     state = tx.init(params)
     values = optx.get_hyperparams(state)
     assert float(values["learning_rate"]) == pytest.approx(0.1)
@@ -109,7 +109,7 @@ def test_param_groups_errors():
     with pytest.raises(ValueError, match="optx.param_groups: direction already has a learning"):
         optx.param_groups(optx.adam(1e-3)).init(params)
     with pytest.raises(ValueError, match=r"parameter at 'kernel' is in group 'body'"):
-        optx.param_groups(None, labels={"kernel": "body", "bias": "no_decay"}).init(params)
+        optx.param_groups(None, param_labels={"kernel": "body", "bias": "no_decay"}).init(params)
     with pytest.raises(ValueError, match=r"groups\['decay'\] has \['lr'\]"):
         optx.param_groups(None, groups={"decay": {"lr": 1.0}})
     with pytest.raises(ValueError, match="optx.param_groups: learning_rate must be >= 0"):

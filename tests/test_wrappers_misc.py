@@ -38,11 +38,12 @@ def _np_lookahead_momentum(lr, mu, k, alpha, steps):
 
 
 def test_lookahead_matches_numpy_and_keeps_fast_state():
-    got, state = _run(optx.lookahead(optx.sgd(0.1, momentum=0.9), sync_period=3, alpha=0.4), 9)
+    tx = optx.lookahead(optx.sgd(0.1, momentum=0.9), sync_period=3, slow_step_size=0.4)
+    got, state = _run(tx, 9)
     want = _np_lookahead_momentum(0.1, 0.9, 3, 0.4, 9)
     np.testing.assert_allclose(np.array(got), np.array(want), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(state.slow, want[-1], rtol=1e-5)
-    assert set(optx.get_hyperparams(state)) == {"alpha", "learning_rate", "momentum"}
+    assert set(optx.get_hyperparams(state)) == {"slow_step_size", "learning_rate", "momentum"}
 
 
 def _np_ranger(lr, steps, mom=0.95, sqr=0.99, eps=1e-6, wd=0.01, k=6, alpha=0.5):
@@ -71,15 +72,15 @@ def test_ranger_matches_fastai_rules():
     got, state = _run(optx.ranger(0.05), 14)
     np.testing.assert_allclose(np.array(got), np.array(_np_ranger(0.05, 14)), rtol=1e-5, atol=1e-6)
     values = optx.get_hyperparams(state)
-    assert float(values["alpha"]) == 0.5 and float(values["b1"]) == pytest.approx(0.95)
+    assert float(values["slow_step_size"]) == 0.5 and float(values["b1"]) == pytest.approx(0.95)
 
 
 def test_lookahead_needs_params():
     tx = optx.lookahead(optx.sgd(0.1))
     with pytest.raises(ValueError, match=r"optx\.lookahead: update\(\) needs the current params"):
         tx.update(jnp.ones(3), tx.init(jnp.ones(3)))
-    with pytest.raises(ValueError, match="optx.lookahead: alpha must be in"):
-        optx.lookahead(optx.sgd(0.1), alpha=1.5)
+    with pytest.raises(ValueError, match="optx.lookahead: slow_step_size must be in"):
+        optx.lookahead(optx.sgd(0.1), slow_step_size=1.5)
 
 
 def test_conditionally_transform_predicate_and_step_rule():

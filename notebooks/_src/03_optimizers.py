@@ -214,7 +214,7 @@ check("adadelta", optx.adadelta(1.0, rho=rho, eps=1e-6), adadelta_rule)
 # | `adamw` | `w = w - lr * (m_hat / (sqrt(v_hat) + eps) + wd * w)` (decoupled decay) |
 # | `adamax` | `u = max(b2 * u, abs(g) + eps)`, `w = w - lr / (1 - b1^t) * m / u` |
 # | `amsgrad` | `v_max = max(v_max, v_hat)`, `w = w - lr * m_hat / (sqrt(v_max) + eps)` |
-# | `nadam` | Dozat's momentum schedule `mu_t = b1 * (1 - 0.5 * 0.96^(t * sd))`, `M_t = M_{t-1} * mu_t`; `w = w - lr * ((1 - mu_t) / (1 - M_t) * g + mu_{t+1} / (1 - M_t * mu_{t+1}) * m) / (sqrt(v_hat) + eps)` |
+# | `nadam(lr, schedule_decay=sd)` (default sd=0: Optax) | Dozat's momentum schedule `mu_t = b1 * (1 - 0.5 * 0.96^(t * sd))`, `M_t = M_{t-1} * mu_t`; `w = w - lr * ((1 - mu_t) / (1 - M_t) * g + mu_{t+1} / (1 - M_t * mu_{t+1}) * m) / (sqrt(v_hat) + eps)` |
 # | `radam` | `rho_t = rho_inf - 2 t b2^t / (1 - b2^t)`; if `rho_t >= 5`: `w = w - lr * r_t * m_hat / (sqrt(v_hat) + eps)`, else `w = w - lr * m_hat` |
 # | `adabelief` | `s = b2 * s + (1 - b2) * (g - m)^2 + eps_root`, `w = w - lr * m_hat / (sqrt(s / (1 - b2^t)) + eps)` |
 # | `yogi` | `v = v - (1 - b2) * sign(v - g^2) * g^2` (from `v0 = 1e-6`), then Adam's step |
@@ -305,10 +305,10 @@ check(
     lambda w, g, t, s: adamax_rule(w, g, t, s) - lr * 0.1 * w,
 )
 check("amsgrad", optx.amsgrad(lr), amsgrad_rule)
-check("nadam", optx.nadam(lr), nadam_rule)
+check("nadam", optx.nadam(lr, schedule_decay=0.004), nadam_rule)
 check(
     "nadamw",
-    optx.nadamw(lr, weight_decay=0.1),
+    optx.nadamw(lr, weight_decay=0.1, schedule_decay=0.004),
     lambda w, g, t, s: nadam_rule(w, g, t, s) - lr * 0.1 * w,
 )
 check("radam (both branches)", optx.radam(lr), radam_rule)
@@ -322,7 +322,7 @@ check("qhadam", optx.qhadam(lr), qhadam_rule)
 # | optimizer | update rule |
 # |---|---|
 # | `sign_sgd(lr)` | `w = w - lr * sign(g)` |
-# | `signum(lr, momentum=mu)` | `m = mu * m + (1 - mu) * g`, `w = w - lr * sign(m)` |
+# | `signum(lr, beta=mu)` | `m = mu * m + (1 - mu) * g`, `w = w - lr * sign(m)` |
 # | `lion(lr, b1, b2, weight_decay)` | `u = sign(b1 * m + (1 - b1) * g)`, `m = b2 * m + (1 - b2) * g`, `w = w - lr * (u + wd * w)` |
 
 
@@ -344,7 +344,7 @@ def lion_rule(w, g, t, s):
 
 
 check("sign_sgd", optx.sign_sgd(lr), sign_sgd_rule)
-check("signum", optx.signum(lr, momentum=mu), signum_rule)
+check("signum", optx.signum(lr, mu), signum_rule)
 check("lion", optx.lion(lr, weight_decay=0.1), lion_rule)
 
 # %% [markdown]
@@ -354,7 +354,7 @@ check("lion", optx.lion(lr, weight_decay=0.1), lion_rule)
 #
 # | optimizer | update rule |
 # |---|---|
-# | `lars(lr, momentum, weight_decay, trust_coefficient=eta)` | `r = eta * norm(w) / (norm(g) + wd * norm(w))`, `m = mu * m - lr * r * (g + wd * w)`, `w = w + m` |
+# | `lars(lr, weight_decay, momentum=mu, paper_ratio=True)` | `r = eta * norm(w) / (norm(g) + wd * norm(w))`, `m = mu * m - lr * r * (g + wd * w)`, `w = w + m` |
 # | `lamb(lr, weight_decay)` | `d = m_hat / (sqrt(v_hat) + eps) + wd * w`, `w = w - lr * norm(w) / norm(d) * d` |
 # | `fromage(lr)` | `w = (w - lr * norm(w) / norm(g) * g) / sqrt(1 + lr^2)` |
 
@@ -376,7 +376,7 @@ def fromage_rule(w, g, t, s):
     return (w - lr * norm(w) / norm(g) * g) / np.sqrt(1 + lr**2)
 
 
-check("lars", optx.lars(1.0, momentum=mu, weight_decay=0.01), lars_rule)
+check("lars", optx.lars(1.0, 0.01, momentum=mu, paper_ratio=True), lars_rule)
 check("lamb", optx.lamb(lr, weight_decay=0.01), lamb_rule)
 check("fromage", optx.fromage(lr), fromage_rule)
 

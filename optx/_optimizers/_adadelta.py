@@ -15,14 +15,14 @@ def adadelta(
     learning_rate: ScalarOrSchedule = 1.0,
     rho: ScalarOrSchedule = 0.9,
     eps: ScalarOrSchedule = 1e-6,
-    weight_decay: ScalarOrSchedule | None = None,
-    mask: Any | Callable[[Any], Any] | None = None,
+    weight_decay: ScalarOrSchedule | None = 0.0,
+    weight_decay_mask: Any | Callable[[Any], Any] | None = None,
 ) -> GradientTransformation:
     """AdaDelta (Zeiler, 2012).
 
     Update rule::
 
-        g = g + weight_decay * w                          (only when weight_decay is given)
+        g = g + weight_decay * w                          (not when weight_decay is None)
         e_g = rho * e_g + (1 - rho) * g**2
         d = sqrt(e_x + eps) / sqrt(e_g + eps) * g
         e_x = rho * e_x + (1 - rho) * d**2
@@ -33,14 +33,16 @@ def adadelta(
     ``adadelta()`` defaults to ``learning_rate=None``, which moves *uphill*; MXNet 1.x has
     no learning rate, i.e. 1.0, uses ``eps=1e-5`` and adds its ``wd * w`` to the step
     without passing it through the scaling.) Weight decay is coupled L2, as Optax, PyTorch
-    and MXNet 2.0; it needs ``params``.
+    and MXNet 2.0; it needs ``params`` (as in Optax, also at the default 0.0; pass
+    ``weight_decay=None`` to drop the term and call ``update`` without params). The other
+    arguments are Optax's, in Optax's order.
 
     Args:
       learning_rate: >= 0.
       rho: in [0, 1).
       eps: > 0.
-      weight_decay: None (no decay, no params needed) or >= 0.
-      mask: which leaves to decay.
+      weight_decay: >= 0, or None (no decay term, no params needed).
+      weight_decay_mask: which leaves to decay (bool pytree or ``params -> pytree``).
 
     Raises:
       ValueError: e.g. ``optx.adadelta(rho=1.0)``.
@@ -57,5 +59,7 @@ def adadelta(
       https://arxiv.org/abs/1212.5701
     """
     _validate.check_non_negative("optx.adadelta", "learning_rate", learning_rate)
-    decay = identity() if weight_decay is None else add_decayed_weights(weight_decay, mask)
+    decay = (
+        identity() if weight_decay is None else add_decayed_weights(weight_decay, weight_decay_mask)
+    )
     return chain(decay, scale_by_adadelta(rho, eps), scale_by_learning_rate(learning_rate))

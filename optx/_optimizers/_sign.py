@@ -7,6 +7,7 @@ from typing import Any
 
 from optx import _validate
 from optx._core import GradientTransformation, ScalarOrSchedule, chain
+from optx._hyperparams import rename_hyperparams
 from optx.transforms import (
     add_decayed_weights,
     scale_by_learning_rate,
@@ -61,31 +62,31 @@ def lion(
 @_validate.public_call("optx.signum")
 def signum(
     learning_rate: ScalarOrSchedule = 0.01,
-    momentum: ScalarOrSchedule = 0.9,
+    beta: ScalarOrSchedule = 0.9,
+    accumulator_dtype: Any = None,
+    *,
     weight_decay: ScalarOrSchedule | None = None,
     wd_lh: ScalarOrSchedule | None = None,
-    *,
-    accumulator_dtype: Any = None,
 ) -> GradientTransformation:
     """Signum (Bernstein et al., 2018) with MXNet's coupled ``wd`` and decoupled ``wd_lh``.
 
     Update rule (MXNet 1.9's kernel)::
 
-        m = momentum * m + (1 - momentum) * (g + weight_decay * w)
+        m = beta * m + (1 - beta) * (g + weight_decay * w)
         w = (1 - learning_rate * wd_lh) * w - learning_rate * sign(m)
 
-    ``chain(add_decayed_weights(weight_decay), scale_by_signum(momentum, wd_lh),
+    ``chain(add_decayed_weights(weight_decay), scale_by_signum(beta, wd_lh),
     scale_by_learning_rate(learning_rate))`` (each decay only when given). Without decays
-    this is Optax's ``signum(learning_rate, beta=momentum)``. MXNet's defaults
-    (lr 0.01, momentum 0.9). With ``momentum=0`` MXNet switches to signSGD, whose ``wd``
-    is decoupled: use `sign_sgd` for that.
+    this is Optax's ``signum``, with the same positional arguments. MXNet's defaults
+    (lr 0.01, momentum 0.9; MXNet's ``momentum`` is ``beta`` here). With ``beta=0`` MXNet
+    switches to signSGD, whose ``wd`` is decoupled: use `sign_sgd` for that.
 
     Args:
       learning_rate: >= 0.
-      momentum: in [0, 1).
-      weight_decay: >= 0 or None: L2 added to the gradient before the average.
-      wd_lh: >= 0 or None: decoupled decay outside the sign.
+      beta: in [0, 1), the decay of the gradient average (MXNet's ``momentum``).
       accumulator_dtype: dtype of the average (default float32).
+      weight_decay: keyword-only, >= 0 or None: L2 added to the gradient before the average.
+      wd_lh: keyword-only, >= 0 or None: decoupled decay outside the sign.
 
     References:
       Bernstein et al., 2018, signSGD: Compressed Optimisation for Non-Convex Problems,
@@ -95,7 +96,9 @@ def signum(
     decay = [] if weight_decay is None else [add_decayed_weights(weight_decay)]
     return chain(
         *decay,
-        scale_by_signum(momentum, wd_lh, accumulator_dtype=accumulator_dtype),
+        rename_hyperparams(
+            scale_by_signum(beta, wd_lh, accumulator_dtype=accumulator_dtype), {"momentum": "beta"}
+        ),
         scale_by_learning_rate(learning_rate),
     )
 

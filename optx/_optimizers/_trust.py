@@ -11,6 +11,7 @@ import jax.numpy as jnp
 from optx import _tree, _validate
 from optx._core import GradientTransformation, ScalarOrSchedule, chain
 from optx._hyperparams import Hyperparams, HyperparamsState, rename_hyperparams
+from optx._wrappers import masked
 from optx.transforms import (
     add_decayed_weights,
     scale_by_adam,
@@ -131,46 +132,67 @@ def lamb(
     )
 
 
+def _all_leaves(mask: Any) -> bool:
+    return mask is True or mask is None
+
+
 @_validate.public_call("optx.lars")
 def lars(
     learning_rate: ScalarOrSchedule = 0.1,
-    momentum: ScalarOrSchedule = 0.9,
     weight_decay: ScalarOrSchedule = 0.0,
+    weight_decay_mask: Any | Callable[[Any], Any] = True,
     trust_coefficient: ScalarOrSchedule = 0.001,
     eps: ScalarOrSchedule = 0.0,
-    mask: Any | Callable[[Any], Any] | None = None,
+    trust_ratio_mask: Any | Callable[[Any], Any] = True,
+    momentum: ScalarOrSchedule = 0.9,
     nesterov: bool = False,
     *,
     clip: bool = False,
+    paper_ratio: bool = False,
 ) -> GradientTransformation:
     """LARS (You et al., 2017): momentum SGD with a layer-wise trust ratio.
 
-    Update rule, per leaf (MXNet's ``LARS``; ``eta`` is ``trust_coefficient``)::
+    Update rule, per leaf (``eta`` is ``trust_coefficient``)::
 
-        r = eta * ||w|| / (||g|| + weight_decay * ||w|| + eps)   (1 if a norm is 0)
-        r = min(r, 1)                                           (clip=True: fastai's LARC)
-        m = momentum * m - learning_rate * r * (g + weight_decay * w)
+        d = g + weight_decay * w                              (where weight_decay_mask)
+        r = eta * ||w|| / (||d|| + eps)                       (where trust_ratio_mask, else 1;
+                                                               1 if a norm is 0)
+        r = eta * ||w|| / (||g|| + weight_decay * ||w|| + eps)   (paper_ratio=True)
+        r = min(r, 1)                                         (clip=True: fastai's LARC)
+        m = momentum * m - learning_rate * r * d
         w = w + m
 
-    ``chain(scale_by_trust_ratio(trust_coefficient=, eps=, weight_decay=, mask=,
-    max_ratio=1 if clip), scale_by_learning_rate, trace(momentum, nesterov))``.
-    Conventions: the learning rate is inside the momentum (MXNet, Optax). At
-    ``weight_decay=0`` this equals Optax's ``lars``; with decay, Optax divides by
-    ``||g + wd*w||`` where the paper, MXNet and fastai divide by ``||g|| + wd*||w||`` (as
-    here). ``mask`` selects the leaves that get decay and the ratio (MXNet skips names
-    ending in bias/gamma/beta); masked-out leaves get plain momentum SGD. Not
-    implemented: MXNet's ``momentum_correction``. fastai's LARC averages raw gradients
-    and multiplies by the current ratio, so it matches only while the ratio is constant.
+    ``chain(add_decayed_weights(weight_decay, weight_decay_mask),
+    masked(scale_by_trust_ratio(trust_coefficient=, eps=), trust_ratio_mask),
+    scale_by_learning_rate, trace(momentum, nesterov))``: Optax's ``lars``, with the same
+    positional arguments. The learning rate is inside the momentum (MXNet, Optax).
+    ``paper_ratio=True`` divides by ``||g|| + wd * ||w||`` as the paper, MXNet's LARS and
+    fastai's LARC do (Optax's ``||g + wd * w||`` agrees only at ``wd = 0``); it needs one
+    mask for both (MXNet skips names ending in bias/gamma/beta). Not implemented: MXNet's
+    ``momentum_correction``. fastai's LARC averages raw gradients and multiplies by the
+    current ratio, so it matches only while the ratio is constant.
 
     Args:
       learning_rate: >= 0.
-      momentum: in [0, 1).
       weight_decay: >= 0.
+      weight_decay_mask: leaves that get decay (True: all), a function ``params -> mask``.
       trust_coefficient: > 0 (MXNet's eta; fastai's ``trust_coeff`` is 0.02).
       eps: >= 0 (MXNet 1.x 0, 2.0 1e-8; fastai 1e-8).
-      mask: leaves that get decay and the ratio.
+      trust_ratio_mask: leaves that get the ratio (True: all); the others plain momentum SGD.
+      momentum: in [0, 1).
       nesterov: Nesterov momentum.
       clip: keyword-only; cap the ratio at 1 (fastai's LARC ``clip=True``).
+      paper_ratio: keyword-only; the paper's/MXNet's/fastai's denominator (see above).
+
+    Raises:
+      ValueError: ``paper_ratio=True`` with two different masks; invalid hyperparameters.
+
+    Examples:
+      >>> import jax.numpy as jnp, optx
+      >>> tx = optx.lars(0.1, 1e-4)  # weight_decay=1e-4, as optax.lars(0.1, 1e-4)
+      >>> w = jnp.array([3.0, 4.0])
+      >>> optx.get_hyperparams(tx.init(w))["weight_decay"]
+      Array(1.e-04, dtype=float32)
 
     References:
       You et al., 2017, Large Batch Training of Convolutional Networks,
@@ -178,14 +200,35 @@ def lars(
     """
     _validate.check_non_negative("optx.lars", "learning_rate", learning_rate)
     _validate.check_unit_interval("optx.lars", "momentum", momentum)
-    return chain(
-        scale_by_trust_ratio(
+    max_ratio = 1.0 if clip else None
+    if paper_ratio:
+        if weight_decay_mask is not trust_ratio_mask:
+            raise ValueError(
+                "optx.lars(paper_ratio=True): the paper's ratio applies decay and ratio to the "
+                f"same leaves, got weight_decay_mask={weight_decay_mask!r} and "
+                f"trust_ratio_mask={trust_ratio_mask!r}. Pass one mask object for both."
+            )
+        direction = scale_by_trust_ratio(
             trust_coefficient=trust_coefficient,
             eps=eps,
             weight_decay=weight_decay,
-            max_ratio=1.0 if clip else None,
-            mask=mask,
-        ),
+            max_ratio=max_ratio,
+            mask=None if _all_leaves(weight_decay_mask) else weight_decay_mask,
+        )
+    else:
+        ratio = scale_by_trust_ratio(
+            trust_coefficient=trust_coefficient, eps=eps, max_ratio=max_ratio
+        )
+        if not _all_leaves(trust_ratio_mask):
+            ratio = masked(ratio, trust_ratio_mask)
+        direction = chain(
+            add_decayed_weights(
+                weight_decay, None if _all_leaves(weight_decay_mask) else weight_decay_mask
+            ),
+            ratio,
+        )
+    return chain(
+        direction,
         scale_by_learning_rate(learning_rate),
         rename_hyperparams(trace(momentum, nesterov=nesterov), {"decay": "momentum"}),
     )

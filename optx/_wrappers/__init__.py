@@ -3,6 +3,7 @@
 from optx._wrappers._accumulate import (
     AccumulateGradientsState,
     ApplyEveryState,
+    MultiSteps,
     accumulate_gradients,
     apply_every,
     has_updated,
@@ -59,6 +60,7 @@ __all__ = [
     # _accumulate
     "AccumulateGradientsState",
     "ApplyEveryState",
+    "MultiSteps",
     "accumulate_gradients",
     "apply_every",
     "has_updated",

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from optx import _tree, _validate
-from optx._core import GradientTransformation, _accepting_extra_args
+from optx._core import GradientTransformation, _accepting_extra_args, chain
 
 
 class AccumulateGradientsState(NamedTuple):
@@ -234,3 +234,86 @@ def apply_every(k: int = 1, *, accumulator_dtype: Any = None) -> GradientTransfo
         )
 
     return GradientTransformation(init, update)
+
+
+class MultiSteps:
+    """Optax's ``MultiSteps`` interface over `accumulate_gradients`.
+
+    Update rule: the inner optimizer steps once per ``every_k_schedule`` calls on the mean
+    (``use_grad_mean=True``) or the sum of the gradients since its last step; the other
+    calls return zero updates. ``MultiSteps(opt, k).gradient_transformation()`` is
+    ``accumulate_gradients(opt, every_k=k)``. The state is an `AccumulateGradientsState`
+    (fields ``micro_step``, ``acc``, ``inner_state``), not Optax's ``MultiStepsState``.
+
+    Args:
+      opt: the optimizer to step.
+      every_k_schedule: micro-batches per step, an int >= 1 (Optax also takes a function
+        of the step; not supported here).
+      use_grad_mean: True: the inner optimizer sees the mean; False: the sum.
+      should_skip_update_fn: not supported (must be None); wrap with
+        `optx.apply_if_finite` to skip non-finite gradients.
+      accumulator_dtype: dtype of the gradient sum.
+
+    Raises:
+      TypeError: ``every_k_schedule`` is a function.
+      NotImplementedError: ``should_skip_update_fn`` is given.
+
+    Examples:
+      >>> import jax.numpy as jnp, optx
+      >>> ms = optx.MultiSteps(optx.sgd(1.0), every_k_schedule=2)
+      >>> state = ms.init(jnp.zeros(1))
+      >>> u1, state = ms.update(jnp.ones(1), state)
+      >>> u2, state = ms.update(3 * jnp.ones(1), state)
+      >>> u1, u2, bool(ms.has_updated(state))
+      (Array([0.], dtype=float32), Array([-2.], dtype=float32), True)
+
+    References:
+      Optax ``MultiSteps``.
+    """
+
+    def __init__(
+        self,
+        opt: GradientTransformation,
+        every_k_schedule: int,
+        use_grad_mean: bool = True,
+        should_skip_update_fn: Any = None,
+        accumulator_dtype: Any = jnp.float32,
+    ):
+        call = "optx.MultiSteps"
+        if callable(every_k_schedule):
+            raise TypeError(
+                f"{call}(every_k_schedule={every_k_schedule!r}): a schedule of k is not "
+                "supported; pass an int (optx.accumulate_gradients(..., every_samples=n) "
+                "accumulates a number of samples instead)"
+            )
+        if should_skip_update_fn is not None:
+            raise NotImplementedError(
+                f"{call}(should_skip_update_fn={should_skip_update_fn!r}) is not supported; "
+                "wrap the optimizer with optx.apply_if_finite to skip non-finite gradients"
+            )
+        _validate.check_int(call, "every_k_schedule", every_k_schedule, low=1)
+        self.inner_opt = opt
+        inner = opt
+        if not use_grad_mean:
+            k = every_k_schedule
+            total = GradientTransformation(
+                lambda params: (),
+                lambda updates, state, params=None, **extra_args: (
+                    jax.tree.map(lambda g: g * k, updates),
+                    state,
+                ),
+            )
+            inner = chain(total, opt)
+        self._tx = accumulate_gradients(
+            inner, every_k=every_k_schedule, accumulator_dtype=accumulator_dtype
+        )
+        self.init = self._tx.init
+        self.update = self._tx.update
+
+    def gradient_transformation(self) -> GradientTransformation:
+        """The `GradientTransformation` ``(init, update)`` pair."""
+        return self._tx
+
+    def has_updated(self, state: Any) -> jax.Array:
+        """Whether the last update stepped the inner optimizer (see `optx.has_updated`)."""
+        return has_updated(state)

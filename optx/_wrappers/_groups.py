@@ -46,7 +46,7 @@ def _group_scale(call, base_name, base_value, mult_name, mults, labels, *, decay
     hyperparams = Hyperparams(call, **specs)
 
     def group_of(params):
-        fix = "add it to groups= or change labels="
+        fix = "add it to groups= or change param_labels="
         return known_labels(call, labels, params, mults, fix, noun="is in group")
 
     def init(params):
@@ -84,7 +84,7 @@ def param_groups(
     weight_decay: ScalarOrSchedule = 0.0,
     *,
     groups: Mapping[str, Mapping[str, ScalarOrSchedule]] | None = None,
-    labels: Any = None,
+    param_labels: Any = None,
     decoupled: bool = True,
 ) -> GradientTransformation:
     """One optimizer with per-group learning-rate and weight-decay multipliers.
@@ -103,7 +103,7 @@ def param_groups(
     ``wd_mult`` and fastai's discriminative learning rates. To give groups *different
     algorithms*, use `optx.partition`.
 
-    The default ``labels`` (`NO_DECAY_RULES`) and ``groups`` (``{"decay": {},
+    The default ``param_labels`` (`NO_DECAY_RULES`) and ``groups`` (``{"decay": {},
     "no_decay": {"wd_mult": 0.0}}``) give fastai's default: no decay on biases and
     normalization parameters. fastai's ``Adam`` is then ``param_groups(scale_by_adam(b2=0.99,
     eps=1e-5), lr, weight_decay=0.01)``; with ``decoupled=False`` the decay is MXNet's
@@ -116,7 +116,7 @@ def param_groups(
       weight_decay: >= 0; float, array or schedule.
       groups: group name -> ``{"lr_mult": ..., "wd_mult": ...}`` (each default 1.0; floats,
         arrays or schedules). Every label must be a group.
-      labels: each parameter's group: a tree of labels (or prefix), a function
+      param_labels: each parameter's group: a tree of labels (or prefix), a function
         ``params -> labels``, path rules, or a dict of glob patterns; default
         `NO_DECAY_RULES`.
       decoupled: decay after ``direction`` (AdamW, fastai) or before it (L2, MXNet).
@@ -158,7 +158,7 @@ def param_groups(
         wd_mults[name] = spec.get("wd_mult", 1.0)
         _validate.check_non_negative(call, f"groups[{name!r}]['lr_mult']", lr_mults[name])
         _validate.check_non_negative(call, f"groups[{name!r}]['wd_mult']", wd_mults[name])
-    labels = as_labeller(NO_DECAY_RULES if labels is None else labels)
+    labels = as_labeller(NO_DECAY_RULES if param_labels is None else param_labels)
     direction = identity() if direction is None else direction
     decay = _group_scale(
         call, "weight_decay", weight_decay, "wd_mult", wd_mults, labels, decay=True

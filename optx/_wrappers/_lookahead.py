@@ -20,7 +20,7 @@ class LookaheadState(NamedTuple):
       count: update calls so far.
       slow: the slow weights (float32 at least), a copy of the params at init.
       fast_state: the fast optimizer's state.
-      hyperparams: holds ``alpha``.
+      hyperparams: holds ``slow_step_size``.
     """
 
     count: jax.Array
@@ -31,34 +31,41 @@ class LookaheadState(NamedTuple):
 
 @_validate.public_call("optx.lookahead")
 def lookahead(
-    fast: GradientTransformation, sync_period: int = 6, alpha: ScalarOrSchedule = 0.5
+    fast_optimizer: GradientTransformation,
+    sync_period: int = 6,
+    slow_step_size: ScalarOrSchedule = 0.5,
+    reset_state: bool = False,
 ) -> GradientTransformation:
     """Lookahead: every ``sync_period`` steps, pull the weights toward slow weights.
 
     Update rule (the params are the fast weights; ``phi`` the slow weights in the state)::
 
         u, fast_state = fast.update(g, fast_state, w);   w_fast = w + u
-        on steps k, 2k, ...:  phi = phi + alpha * (w_fast - phi);  u = phi - w
+        on steps k, 2k, ...:  phi = phi + slow_step_size * (w_fast - phi);  u = phi - w
                               (the params become the new slow weights)
         otherwise:            u as returned by fast
 
     Works with ordinary params: the slow weights live in the state (Optax instead needs a
     ``LookaheadParams`` pair built by the user), so it chains and trains like any
     optimizer. The fast optimizer's state is kept across synchronizations, as in the paper
-    and fastai. Defaults are fastai's (``k=6, alpha=0.5``); the paper uses ``k=5``.
+    and fastai, unless ``reset_state`` (Optax's switch). Argument names and order are
+    Optax's; defaults are fastai's (``k=6, alpha=0.5``; Optax has none); the paper uses
+    ``k=5``.
 
     Args:
-      fast: the inner ("fast") optimizer.
+      fast_optimizer: the inner ("fast") optimizer.
       sync_period: k, steps between synchronizations (int >= 1).
-      alpha: slow-weight step size in [0, 1]; float, array or schedule (hyperparameter
-        ``alpha``).
+      slow_step_size: the paper's alpha, in [0, 1]; float, array or schedule
+        (hyperparameter ``slow_step_size``).
+      reset_state: re-initialize the fast optimizer's state (from the synchronized params)
+        at each synchronization.
 
     Raises:
       ValueError: bad arguments, or ``update`` called without params.
 
     Examples:
       >>> import jax.numpy as jnp, optx
-      >>> tx = optx.lookahead(optx.sgd(1.0), sync_period=2, alpha=0.5)
+      >>> tx = optx.lookahead(optx.sgd(1.0), sync_period=2, slow_step_size=0.5)
       >>> w = jnp.zeros(1)
       >>> state = tx.init(w)
       >>> for _ in range(2):
@@ -73,8 +80,9 @@ def lookahead(
     """
     call = "optx.lookahead"
     _validate.check_int(call, "sync_period", sync_period, low=1)
-    _validate.check_range(call, "alpha", alpha, 0.0, 1.0)
-    hyperparams = Hyperparams(call, alpha=alpha)
+    _validate.check_range(call, "slow_step_size", slow_step_size, 0.0, 1.0)
+    hyperparams = Hyperparams(call, slow_step_size=slow_step_size)
+    fast = fast_optimizer
     fast_update = _accepting_extra_args(fast.update)
 
     def init(params):
@@ -96,12 +104,16 @@ def lookahead(
         def one(u, p, s):
             wide = s.dtype
             w_fast = p.astype(wide) + u.astype(wide)
-            a = h["alpha"].astype(wide)
+            a = h["slow_step_size"].astype(wide)
             new_slow = jnp.where(sync, s + a * (w_fast - s), s)
             synced = (new_slow - p.astype(wide)).astype(u.dtype)
             return jnp.where(sync, synced, u), new_slow
 
         new, slow = _tree.map_unzip(one, 2, fast_updates, params, state.slow)
+        if reset_state:
+            synced = jax.tree.map(lambda s, p: s.astype(p.dtype), slow, params)
+            fresh = fast.init(synced)
+            fast_state = jax.tree.map(lambda a, b: jnp.where(sync, a, b), fresh, fast_state)
         return new, LookaheadState(count, slow, fast_state, hp)
 
     return GradientTransformation(init, update)
@@ -117,7 +129,7 @@ def ranger(
     mask: Any = None,
     *,
     sync_period: int = 6,
-    alpha: ScalarOrSchedule = 0.5,
+    slow_step_size: ScalarOrSchedule = 0.5,
     threshold: ScalarOrSchedule = 5.0,
     softplus_beta: ScalarOrSchedule = 0.0,
 ) -> GradientTransformation:
@@ -130,7 +142,7 @@ def ranger(
 
     ``lookahead(chain(scale_by_radam(b1, b2, eps, threshold=threshold,
     softplus_beta=softplus_beta), add_decayed_weights(weight_decay, mask),
-    scale_by_learning_rate(learning_rate)), sync_period, alpha)``. Defaults are fastai's
+    scale_by_learning_rate(learning_rate)), sync_period, slow_step_size)``. Defaults are fastai's
     ``ranger(p, lr, mom=0.95, wd=0.01, eps=1e-6)`` (``sqr_mom=0.99``, Lookahead ``k=6,
     alpha=0.5``, decoupled decay); fastai rectifies when ``rho_t > 5``, optx when
     ``rho_t >= 5`` (equal except exactly at the threshold). ``mask=None`` decays every
@@ -143,7 +155,7 @@ def ranger(
       eps: >= 0, outside the root.
       weight_decay: >= 0, decoupled.
       mask: which leaves to decay (a bool tree or a function of the params), None for all.
-      sync_period, alpha: Lookahead's k and alpha.
+      sync_period, slow_step_size: Lookahead's k and alpha (fastai's ``k``, ``alpha``).
       threshold, softplus_beta: as `optx.scale_by_radam`.
 
     Examples:
@@ -166,4 +178,4 @@ def ranger(
         add_decayed_weights(weight_decay, mask),
         scale_by_learning_rate(learning_rate),
     )
-    return lookahead(fast, sync_period, alpha)
+    return lookahead(fast, sync_period, slow_step_size)

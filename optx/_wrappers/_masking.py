@@ -152,7 +152,7 @@ def _check_params_like(call: str, params: Any, updates: Any) -> None:
 
 
 @_validate.public_call("optx.partition")
-def partition(transforms: Mapping[Hashable, GradientTransformation], labels: Any):
+def partition(transforms: Mapping[Hashable, GradientTransformation], param_labels: Any):
     """Applies a different transformation to each group of parameters (multi-transform).
 
     Every parameter gets a label; the transformation of that label updates it and keeps
@@ -162,7 +162,7 @@ def partition(transforms: Mapping[Hashable, GradientTransformation], labels: Any
 
     Args:
       transforms: label -> transformation.
-      labels: a tree of labels shaped like the params (or a prefix), a function
+      param_labels: a tree of labels shaped like the params (or a prefix), a function
         ``params -> labels``, `path_rules`, or a dict of glob patterns on parameter paths
         (read as `path_rules`; rules are tried in order; end with ``"*"`` as a catch-all),
         e.g. ``{"*bias": "no_decay", "*norm*": "no_decay", "*": "decay"}``.
@@ -189,7 +189,7 @@ def partition(transforms: Mapping[Hashable, GradientTransformation], labels: Any
                 f"{call}: transforms[{label!r}] is {type(tx).__name__}, not a gradient "
                 "transformation; did you forget to call the factory?"
             )
-    labels = as_labeller(labels)
+    labels = as_labeller(param_labels)
     updaters = {label: _accepting_extra_args(tx.update) for label, tx in transforms.items()}
 
     def keeps(params):

@@ -9,7 +9,8 @@ peak under ``jax.vmap``). Pass one wherever a number is accepted:
   `exponential_decay_schedule`, `piecewise_constant_schedule`,
   `piecewise_interpolate_schedule`, `cosine_decay_schedule`, `warmup_cosine_decay_schedule`,
   `warmup_exponential_decay_schedule`, `join_schedules`, `sgdr_schedule`,
-  `linear_onecycle_schedule`, `cosine_onecycle_schedule`.
+  `linear_onecycle_schedule`, `cosine_onecycle_schedule`; Optax's names
+  `exponential_decay` and `warmup_constant_schedule` too.
 - More shapes: `cyclic_schedule` (Smith's triangular, triangular2, exp_range),
   `inverse_sqrt_schedule` (Transformer warmup), `warmup` around any schedule.
 - MXNet-exact (1-based ``num_update = count + 1``): `factor_schedule`,
@@ -22,12 +23,14 @@ peak under ``jax.vmap``). Pass one wherever a number is accepted:
 
 from optx.schedules._basic import (
     constant_schedule as constant_schedule,
+    exponential_decay as exponential_decay,
     exponential_decay_schedule as exponential_decay_schedule,
     inverse_sqrt_schedule as inverse_sqrt_schedule,
     linear_schedule as linear_schedule,
     piecewise_constant_schedule as piecewise_constant_schedule,
     piecewise_interpolate_schedule as piecewise_interpolate_schedule,
     polynomial_schedule as polynomial_schedule,
+    warmup_constant_schedule as warmup_constant_schedule,
 )
 from optx.schedules._cosine import (
     cosine_decay_schedule as cosine_decay_schedule,
@@ -63,12 +66,14 @@ from optx.schedules._plot import plot as plot
 __all__ = [
     # _basic
     "constant_schedule",
+    "exponential_decay",
     "exponential_decay_schedule",
     "inverse_sqrt_schedule",
     "linear_schedule",
     "piecewise_constant_schedule",
     "piecewise_interpolate_schedule",
     "polynomial_schedule",
+    "warmup_constant_schedule",
     # _cosine
     "cosine_decay_schedule",
     "warmup_cosine_decay_schedule",

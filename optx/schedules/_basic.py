@@ -42,6 +42,21 @@ def constant_schedule(value: Any) -> Schedule:
 
 
 @_validate.public_call("optx.schedules.linear_schedule")
+def warmup_constant_schedule(init_value: Any, peak_value: Any, warmup_steps: int) -> Schedule:
+    """Linear warmup from ``init_value`` to ``peak_value``, then constant (Optax's name).
+
+    Rule: ``init_value + (peak_value - init_value) * min(count, warmup_steps) / warmup_steps``,
+    i.e. ``linear_schedule(init_value, peak_value, warmup_steps)``.
+
+    Examples:
+      >>> import optx
+      >>> s = optx.schedules.warmup_constant_schedule(0.0, 1.0, 4)
+      >>> [float(s(i)) for i in (0, 2, 4, 9)]
+      [0.0, 0.5, 1.0, 1.0]
+    """
+    return linear_schedule(init_value, peak_value, warmup_steps)
+
+
 def linear_schedule(
     init_value: Any, end_value: Any, transition_steps: int, transition_begin: int = 0
 ) -> Schedule:
@@ -183,6 +198,31 @@ def exponential_decay_schedule(
         return value
 
     return schedule
+
+
+def exponential_decay(
+    init_value: Any,
+    transition_steps: int,
+    decay_rate: Any,
+    transition_begin: int = 0,
+    staircase: bool = False,
+    end_value: Any = None,
+) -> Schedule:
+    """Optax's name for `exponential_decay_schedule` (same arguments, same values).
+
+    Rule: ``init_value * decay_rate ** (max(count - transition_begin, 0) / transition_steps)``,
+    see `exponential_decay_schedule`. Unlike Optax, bad step counts raise instead of
+    falling back to a constant.
+
+    Examples:
+      >>> import optx
+      >>> s = optx.schedules.exponential_decay(1.0, 2, 0.5)
+      >>> [float(s(i)) for i in (0, 2, 4)]
+      [1.0, 0.5, 0.25]
+    """
+    return exponential_decay_schedule(
+        init_value, transition_steps, decay_rate, transition_begin, staircase, end_value
+    )
 
 
 def _sorted_boundaries(short: str, boundaries_and_scales: Mapping[int, Any] | None):
