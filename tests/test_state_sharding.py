@@ -27,8 +27,7 @@ import itertools
 import jax
 import jax.numpy as jnp
 import pytest
-from jax.sharding import AxisType, NamedSharding
-from jax.sharding import PartitionSpec as P
+from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
 from registry import CASES
 
 LAYOUTS = {
@@ -115,24 +114,48 @@ def _normalized(layout):
     return [(path, shape, dtype, _padded(spec, len(shape))) for path, shape, dtype, spec in layout]
 
 
-@pytest.mark.parametrize("axis_type", AXIS_TYPES, ids=str)
-@pytest.mark.parametrize("layout", LAYOUTS, ids=str)
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
-def test_state_follows_param_sharding(case, layout, axis_type):
+def _check_all(states, params, mesh, before, when):
+    problems = []
+    for case, state, layout in zip(CASES, states, before):
+        problems += [f"{case.name} {when}: {p}" for p in _problems(state, params, mesh)]
+        if _normalized(_layout(state)) != layout:
+            problems.append(f"{case.name} {when}: state layout changed by the update")
+    assert not problems, "\n".join(problems)
+
+
+def _setup(layout, axis_type):
     mesh, params = _params(layout, AXIS_TYPES[axis_type])
     grads = jax.tree.map(lambda p: 0.5 * p + 0.25, params)  # placed like the params
-    extra = case.extra_args(jax.random.key(0)) if case.extra_args else {}
-    tx = case.build()
-    state = tx.init(params)
-    assert not _problems(state, params, mesh), _problems(state, params, mesh)
-    before = _normalized(_layout(state))
+    txs = [case.build() for case in CASES]
+    extras = [case.extra_args(jax.random.key(0)) if case.extra_args else {} for case in CASES]
+    states = [tx.init(params) for tx in txs]
+    return mesh, params, grads, txs, extras, states
 
-    step = jax.jit(lambda g, s, p: tx.update(g, s, p, **extra))
-    for _ in range(2):  # the second step reads a state written by a jitted step
-        _, state = jax.block_until_ready(step(grads, state, params))  # sync: DESIGN.md
-        assert not _problems(state, params, mesh), _problems(state, params, mesh)
-        assert _normalized(_layout(state)) == before
 
-    _, state = jax.block_until_ready(tx.update(grads, state, params, **extra))  # eager
-    assert not _problems(state, params, mesh), _problems(state, params, mesh)
-    assert _normalized(_layout(state)) == before
+# All optimizers in one jitted step per layout: one compile instead of sixty (~3x faster).
+@pytest.mark.parametrize("axis_type", AXIS_TYPES, ids=str)
+@pytest.mark.parametrize("layout", LAYOUTS, ids=str)
+def test_state_follows_param_sharding_under_jit(layout, axis_type):
+    mesh, params, grads, txs, extras, states = _setup(layout, axis_type)
+    before = [_normalized(_layout(state)) for state in states]
+    _check_all(states, params, mesh, before, "after init")
+
+    @jax.jit
+    def step(grads, states, params):  # arguments, not closed over: constants lose sharding
+        return [tx.update(grads, s, params, **e)[1] for tx, s, e in zip(txs, states, extras)]
+
+    for when in ("after a jitted update", "after a second jitted update"):
+        states = jax.block_until_ready(step(grads, states, params))  # sync each step: DESIGN.md
+        _check_all(states, params, mesh, before, when)
+
+
+# Eagerly (op by op, ~25 s for all optimizers), on the Explicit 2-D layout only.
+def test_state_follows_param_sharding_eagerly():
+    mesh, params, grads, txs, extras, states = _setup("2d", "explicit")
+    before = [_normalized(_layout(state)) for state in states]
+    for _ in range(2):
+        states = [
+            jax.block_until_ready(tx.update(grads, s, params, **e)[1])
+            for tx, s, e in zip(txs, states, extras)
+        ]
+        _check_all(states, params, mesh, before, "after an eager update")
