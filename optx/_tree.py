@@ -95,6 +95,51 @@ def zeros_like(tree: Any, dtype: Any = None) -> Any:
     return jax.tree.map(lambda x: jnp.zeros_like(x, dtype=dtype or jnp.result_type(x)), tree)
 
 
+def zeros_reduced(param: Any, kept_axes: tuple[int, ...], dtype: Any = jnp.float32) -> jax.Array:
+    """Zeros shaped like ``param`` along ``kept_axes`` only, sharded as ``param`` is along them.
+
+    For state with a reduced shape (Adafactor's row/column statistics, SM3's per-axis
+    accumulators, per-leaf scalars): the result has shape ``param.shape[a] for a in
+    kept_axes`` and the partition spec of ``param`` with the dropped axes removed, on the
+    param's mesh (``kept_axes=()`` gives a scalar replicated on that mesh). A committed
+    single-device param gives its device. Under ``jit`` an Explicit-axis param (its type
+    carries its sharding) gives the same spec on the abstract mesh; other tracers and
+    uncommitted arrays give zeros placed where ``jnp.zeros`` puts them.
+
+    Args:
+      param: the param the state shadows (an array or tracer).
+      kept_axes: the axes of ``param`` the state keeps, in order.
+      dtype: the state's dtype.
+
+    Returns:
+      The zeros array.
+    """
+    full_shape = jnp.shape(param)
+    shape = tuple(full_shape[a] for a in kept_axes)
+    if isinstance(param, jax.core.Tracer):
+        sharding = getattr(jax.typeof(param), "sharding", None)
+        explicit = isinstance(sharding, jax.sharding.NamedSharding) and any(
+            t == jax.sharding.AxisType.Explicit for t in sharding.mesh.axis_types
+        )
+        if not explicit:
+            return jnp.zeros(shape, dtype)
+        return jnp.zeros(
+            shape, dtype, out_sharding=_reduced_named(sharding, len(full_shape), kept_axes)
+        )
+    sharding = getattr(param, "sharding", None)
+    if isinstance(sharding, jax.sharding.NamedSharding):
+        return jnp.zeros(shape, dtype, device=_reduced_named(sharding, len(full_shape), kept_axes))
+    if isinstance(sharding, jax.sharding.SingleDeviceSharding) and param.committed:
+        return jnp.zeros(shape, dtype, device=sharding)
+    return jnp.zeros(shape, dtype)
+
+
+def _reduced_named(sharding: Any, ndim: int, kept_axes: tuple[int, ...]) -> Any:
+    spec = tuple(sharding.spec) + (None,) * (ndim - len(sharding.spec))
+    reduced = jax.sharding.PartitionSpec(*(spec[a] for a in kept_axes))
+    return jax.sharding.NamedSharding(sharding.mesh, reduced, memory_kind=sharding.memory_kind)
+
+
 def cast(tree: Any, dtype: Any) -> Any:
     """Casts every leaf to ``dtype`` (no-op for None or for leaves already in it)."""
     if dtype is None:

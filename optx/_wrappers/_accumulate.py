@@ -40,9 +40,7 @@ class ApplyEveryState(NamedTuple):
 def _buffers(params: Any, dtype: Any) -> Any:
     if dtype is not None:
         return _tree.zeros_like(params, dtype)
-    return jax.tree.map(
-        lambda p: jnp.zeros(jnp.shape(p), _tree.wide_dtype(jnp.result_type(p))), params
-    )
+    return jax.tree.map(lambda p: jnp.zeros_like(p, _tree.wide_dtype(jnp.result_type(p))), params)
 
 
 @_validate.public_call("optx.accumulate_gradients")
@@ -108,7 +106,7 @@ def accumulate_gradients(
         return AccumulateGradientsState(
             _tree.zero_count(params),
             _tree.zero_count(params),
-            jnp.zeros([], jnp.float32),
+            _tree.place(jnp.zeros([], jnp.float32), _tree.replicated_sharding(params)),
             _buffers(params, accumulator_dtype),
             inner.init(params),
         )

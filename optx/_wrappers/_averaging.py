@@ -37,7 +37,10 @@ def _averager(call: str, hyperparams: Hyperparams, weight_fn, accumulator_dtype:
             params,
         )
         return EmaParamsState(
-            _tree.zero_count(params), jnp.ones([], jnp.float32), average, hyperparams.init(params)
+            _tree.zero_count(params),
+            _tree.place(jnp.ones([], jnp.float32), _tree.replicated_sharding(params)),
+            average,
+            hyperparams.init(params),
         )
 
     def update(updates, state, params=None, **extra_args):

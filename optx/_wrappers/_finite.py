@@ -102,7 +102,8 @@ def apply_if_finite(
 
     def init(params):
         zero = _tree.zero_count(params)
-        return ApplyIfFiniteState(zero, zero, zero, jnp.asarray(True), inner.init(params))
+        finite = _tree.place(jnp.asarray(True), _tree.replicated_sharding(params))
+        return ApplyIfFiniteState(zero, zero, zero, finite, inner.init(params))
 
     def update(updates, state, params=None, **extra_args):
         finite = all_finite(updates)
@@ -147,7 +148,8 @@ def zero_nans() -> GradientTransformation:
 
     def init(params):
         return ZeroNansState(
-            _tree.zero_count(params), jax.tree.map(lambda _: jnp.asarray(False), params)
+            _tree.zero_count(params),
+            jax.tree.map(lambda p: _tree.zeros_reduced(p, (), jnp.bool_), params),
         )
 
     def update(updates, state, params=None, **extra_args):

@@ -148,7 +148,21 @@ def _ravel(tree: Any, dtype: Any) -> jax.Array:
     leaves = jax.tree.leaves(tree)
     if not leaves:
         return jnp.zeros([0], dtype)
-    return jnp.concatenate([jnp.ravel(x).astype(dtype) for x in leaves])
+    return jnp.concatenate([jnp.ravel(_replicated(x)).astype(dtype) for x in leaves])
+
+
+def _replicated(x: jax.Array) -> jax.Array:
+    """``x`` resharded to replicated when its type carries Explicit mesh axes, else as is.
+
+    With Explicit axes ``concatenate`` refuses operands of different shardings; the flat
+    vector is replicated (a sharded vector would not follow any one param anyway).
+    """
+    sharding = getattr(jax.typeof(x), "sharding", None)
+    if not isinstance(sharding, jax.sharding.NamedSharding) or all(
+        axis is None for axis in sharding.spec
+    ):
+        return x
+    return jax.sharding.reshard(x, jax.sharding.NamedSharding(sharding.mesh, jax.P()))
 
 
 def _unravel(flat: jax.Array, like: Any) -> Any:

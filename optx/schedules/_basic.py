@@ -88,9 +88,9 @@ def linear_schedule(
     c.check_steps(short, "transition_begin", transition_begin, 0)
 
     def schedule(count):
-        k = jnp.clip(c.as_count(count) - transition_begin, 0, transition_steps)
+        k = jnp.clip(c.as_count(count) - float(transition_begin), 0.0, float(transition_steps))
         start = c.as_float(init_value)
-        return start + (c.as_float(end_value) - start) * (k / transition_steps)
+        return start + (c.as_float(end_value) - start) * (k / float(transition_steps))
 
     return schedule
 
@@ -131,9 +131,10 @@ def polynomial_schedule(
     c.check_steps(short, "transition_begin", transition_begin, 0)
 
     def schedule(count):
-        k = jnp.clip(c.as_count(count) - transition_begin, 0, transition_steps)
+        steps = float(transition_steps)
+        k = jnp.clip(c.as_count(count) - float(transition_begin), 0.0, steps)
         end = c.as_float(end_value)
-        frac = (transition_steps - k) / transition_steps  # exact 0 at the end, never < 0
+        frac = (steps - k) / steps  # exact 0 at the end, never < 0
         p = power if isinstance(power, int) else c.as_float(power)
         return end + (c.as_float(init_value) - end) * frac**p
 
@@ -186,8 +187,8 @@ def exponential_decay_schedule(
         c.check_number(short, "end_value", end_value)
 
     def schedule(count):
-        k = jnp.maximum(c.as_count(count) - transition_begin, 0)
-        p = k / transition_steps
+        k = jnp.maximum(c.as_count(count) - float(transition_begin), 0.0)
+        p = k / float(transition_steps)
         if staircase:
             p = jnp.floor(p)
         rate = c.as_float(decay_rate)
@@ -263,10 +264,9 @@ def piecewise_constant_schedule(
     boundaries, scales = _sorted_boundaries(short, boundaries_and_scales)
 
     def schedule(count):
-        count = jnp.asarray(count)
         value = c.as_float(init_value)
         for boundary, scale in zip(boundaries, scales):
-            value = jnp.where(count >= boundary, value * c.as_float(scale), value)
+            value = jnp.where(c.before(count, boundary), value, value * c.as_float(scale))
         return value
 
     return schedule
@@ -314,15 +314,16 @@ def piecewise_interpolate_schedule(
     bounds = [0, *boundaries]
 
     def schedule(count):
+        exact = count
         count = c.as_count(count)
         values = [c.as_float(init_value)]
         for scale in scales:
             values.append(values[-1] * c.as_float(scale))
         result = values[-1]
         for i in reversed(range(len(boundaries))):
-            size = max(bounds[i + 1] - bounds[i], 1)
-            pct = (count - bounds[i]) / size
-            inside = count < bounds[i + 1]
+            size = float(max(bounds[i + 1] - bounds[i], 1))
+            pct = (count - float(bounds[i])) / size
+            inside = c.before(exact, bounds[i + 1])
             result = jnp.where(
                 inside, _interpolate(interpolate_type, values[i], values[i + 1], pct), result
             )
@@ -369,6 +370,7 @@ def inverse_sqrt_schedule(peak_value: Any, warmup_steps: int) -> Schedule:
         peak = c.as_float(peak_value)
         if warmup_steps == 0:
             return peak * jax.lax.rsqrt(n)
-        return peak * jnp.minimum(n / warmup_steps, jnp.sqrt(warmup_steps / n))
+        warm = float(warmup_steps)
+        return peak * jnp.minimum(n / warm, jnp.sqrt(warm / n))
 
     return schedule

@@ -12,6 +12,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from optx import _validate
 
@@ -32,8 +33,44 @@ def as_float(value: Any) -> jax.Array:
 
 
 def as_count(count: Any) -> jax.Array:
-    """The update count as a float array of the default float dtype."""
+    """The update count as a float array of the default float dtype.
+
+    A Python int of any size is converted through a Python float (``jnp.asarray`` of an
+    int above the int32 maximum raises OverflowError).
+    """
+    if isinstance(count, (int, np.integer)) and not isinstance(count, bool):
+        return jnp.asarray(float(count), float_dtype())
     return jnp.asarray(count).astype(float_dtype())
+
+
+def before(count: Any, boundary: int) -> jax.Array:
+    """``count < boundary``, exact for int counts and Python int boundaries of any size.
+
+    A Python int count compares in Python; an int32 count is below any boundary above the
+    int32 maximum; a float count compares with the boundary as a float.
+    """
+    if isinstance(count, (int, np.integer)) and not isinstance(count, bool):
+        return jnp.asarray(count < boundary)
+    count = jnp.asarray(count)
+    if jnp.issubdtype(count.dtype, jnp.integer):
+        if boundary > jnp.iinfo(count.dtype).max:
+            return jnp.ones(count.shape, bool)
+        return count < boundary
+    return count < float(boundary)
+
+
+def shift(count: Any, boundary: int) -> Any:
+    """``count - boundary`` without int32 overflow: exact for int counts where it fits.
+
+    A Python int count stays a Python int; an int32 count with a boundary that fits in
+    int32 stays int32 (both are non-negative, so the difference fits); else float.
+    """
+    if isinstance(count, (int, np.integer)) and not isinstance(count, bool):
+        return int(count) - boundary
+    array = jnp.asarray(count)
+    if jnp.issubdtype(array.dtype, jnp.integer) and boundary <= jnp.iinfo(array.dtype).max:
+        return array - boundary
+    return as_count(array) - float(boundary)
 
 
 def check_steps(short: str, arg: str, value: Any, low: int = 1) -> None:

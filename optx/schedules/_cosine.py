@@ -15,8 +15,8 @@ from optx.schedules._join import join_schedules
 
 def _half_cosine(count: Any, steps: int) -> Any:
     """``(1 + cos(pi * min(count, steps) / steps)) / 2``: 1 at 0, 0 from ``steps`` on."""
-    k = jnp.clip(c.as_count(count), 0, steps)
-    return (1 + jnp.cos(jnp.pi * k / steps)) / 2
+    k = jnp.clip(c.as_count(count), 0.0, float(steps))
+    return (1 + jnp.cos(jnp.pi * k / float(steps))) / 2
 
 
 @_validate.public_call("optx.schedules.cosine_decay_schedule")

@@ -107,7 +107,7 @@ def cyclic_schedule(
     c.check_range(short, "gamma", gamma, 0.0, 1.0, low_open=True)
     down = step_size if step_size_down is None else step_size_down
     c.check_steps(short, "step_size_down", down)
-    total = step_size + down
+    total = float(step_size + down)
     up_ratio = step_size / total
 
     def schedule(count):

@@ -56,10 +56,10 @@ def join_schedules(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> 
             )
 
     def schedule(count):
-        count = jnp.asarray(count)
         value = c.as_float(schedules[0](count))
         for boundary, following in zip(boundaries, schedules[1:]):
-            value = jnp.where(count < boundary, value, c.as_float(following(count - boundary)))
+            later = c.as_float(following(c.shift(count, boundary)))
+            value = jnp.where(c.before(count, boundary), value, later)
         return value
 
     return schedule
@@ -114,14 +114,14 @@ def warmup(
         return schedule
 
     def warmed(count):
-        count = jnp.asarray(count)
-        after = c.as_float(schedule(count - steps if shift else count))
+        after = c.as_float(schedule(c.shift(count, steps) if shift else count))
         begin = c.as_float(begin_value)
         if mode == "constant":
             during = begin
         else:
-            target = c.as_float(schedule(jnp.zeros_like(count) if shift else count * 0 + steps))
-            during = begin + (target - begin) * (c.as_count(count) / steps)
-        return jnp.where(count < steps, during, after)
+            zero = 0 if isinstance(count, int) else jnp.zeros_like(jnp.asarray(count))
+            target = c.as_float(schedule(zero if shift else c.shift(zero, -steps)))
+            during = begin + (target - begin) * (c.as_count(count) / float(steps))
+        return jnp.where(c.before(count, steps), during, after)
 
     return warmed

@@ -54,10 +54,10 @@ def _with_warmup(after, base_lr, warmup_steps, warmup_begin_lr, warmup_mode) -> 
             return value
         begin = c.as_float(warmup_begin_lr)
         if warmup_mode == "linear":
-            ramp = begin + (c.as_float(base_lr) - begin) * n / warmup_steps
+            ramp = begin + (c.as_float(base_lr) - begin) * n / float(warmup_steps)
         else:
             ramp = begin
-        return jnp.where(n < warmup_steps, ramp, value)
+        return jnp.where(n < float(warmup_steps), ramp, value)
 
     return schedule
 
@@ -115,7 +115,7 @@ def factor_schedule(
     c.check_number(short, "stop_factor_lr", stop_factor_lr)
 
     def after(n):
-        k = jnp.floor((n - 1) / step)
+        k = jnp.floor((n - 1) / float(step))
         base = c.as_float(base_lr)
         decayed = jnp.maximum(base * c.as_float(factor) ** k, c.as_float(stop_factor_lr))
         return jnp.where(k > 0, decayed, base)
@@ -174,7 +174,7 @@ def multi_factor_schedule(
     def after(n):
         value = c.as_float(base_lr)
         for s in steps:
-            value = jnp.where(n > s, value * c.as_float(factor), value)
+            value = jnp.where(n > float(s), value * c.as_float(factor), value)
         return value
 
     return _with_warmup(after, base_lr, warmup_steps, warmup_begin_lr, warmup_mode)
@@ -230,10 +230,12 @@ def poly_schedule(
     _check_max_update(short, max_update, warmup_steps)
     c.check_number(short, "pwr", pwr)
     c.check_number(short, "final_lr", final_lr)
-    span = max_update - warmup_steps
+    span = float(max_update - warmup_steps)
 
     def after(n):
-        frac = (max_update - jnp.minimum(n, max_update)) / span  # never < 0 (rounding)
+        frac = (
+            float(max_update) - jnp.minimum(n, float(max_update))
+        ) / span  # never < 0 (rounding)
         p = pwr if isinstance(pwr, int) else c.as_float(pwr)
         final = c.as_float(final_lr)
         return final + (c.as_float(base_lr) - final) * frac**p
@@ -278,11 +280,11 @@ def cosine_schedule(
     _check_warmup(short, base_lr, warmup_steps, warmup_begin_lr, warmup_mode)
     _check_max_update(short, max_update, warmup_steps)
     c.check_number(short, "final_lr", final_lr)
-    span = max_update - warmup_steps
+    span = float(max_update - warmup_steps)
 
     def after(n):
         final = c.as_float(final_lr)
-        angle = jnp.pi * (jnp.minimum(n, max_update) - warmup_steps) / span
+        angle = jnp.pi * (jnp.minimum(n, float(max_update)) - float(warmup_steps)) / span
         return final + (c.as_float(base_lr) - final) * (1 + jnp.cos(angle)) / 2
 
     return _with_warmup(after, base_lr, warmup_steps, warmup_begin_lr, warmup_mode)

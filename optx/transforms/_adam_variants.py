@@ -279,7 +279,7 @@ def scale_by_nadam(
             _tree.zero_count(params),
             moments_like(params, mu_dtype),
             moments_like(params, nu_dtype),
-            jnp.ones([], jnp.float32),
+            _tree.place(jnp.ones([], jnp.float32), _tree.replicated_sharding(params)),
             hyperparams.init(params),
         )
 

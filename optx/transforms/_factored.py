@@ -167,19 +167,17 @@ def _factored_rms(
         return factored_axes(jnp.shape(x), factored, min_dim_size_to_factor)
 
     def init(params):
-        scalar = lambda: jnp.zeros([], jnp.float32)  # noqa: E731
-
         def stats(p):
-            shape = jnp.shape(p)
             which = axes(p)
             if which is None:
-                return scalar(), scalar(), jnp.zeros(shape, jnp.float32)
+                scalar = _tree.zeros_reduced(p, ())
+                return scalar, scalar, _tree.zeros_like(p, jnp.float32)
             col, row = which
-            without = lambda a: tuple(n for i, n in enumerate(shape) if i != a)  # noqa: E731
+            without = lambda a: tuple(i for i in range(jnp.ndim(p)) if i != a)  # noqa: E731
             return (
-                jnp.zeros(without(row), jnp.float32),
-                jnp.zeros(without(col), jnp.float32),
-                scalar(),
+                _tree.zeros_reduced(p, without(row)),
+                _tree.zeros_reduced(p, without(col)),
+                _tree.zeros_reduced(p, ()),
             )
 
         v_row, v_col, v = _tree.map_unzip(stats, 3, params)

@@ -109,7 +109,8 @@ def add_noise(
     hyperparams = Hyperparams(call, eta=eta, gamma=gamma)
 
     def init(params):
-        return AddNoiseState(_tree.zero_count(params), key_data, hyperparams.init(params))
+        key = _tree.place(key_data, _tree.replicated_sharding(params))
+        return AddNoiseState(_tree.zero_count(params), key, hyperparams.init(params))
 
     def update(updates, state, params=None, **extra_args):
         del params
@@ -158,7 +159,8 @@ def scale_by_sgld(learning_rate: ScalarOrSchedule = 0.01, key: Any = 0) -> Gradi
     hyperparams = Hyperparams(call, learning_rate=learning_rate)
 
     def init(params):
-        return ScaleBySgldState(_tree.zero_count(params), key_data, hyperparams.init(params))
+        key = _tree.place(key_data, _tree.replicated_sharding(params))
+        return ScaleBySgldState(_tree.zero_count(params), key, hyperparams.init(params))
 
     def update(updates, state, params=None, **extra_args):
         del params

@@ -82,7 +82,7 @@ def scale_by_novograd(
     )
 
     def init(params):
-        nu = jax.tree.map(lambda p: jnp.zeros([], jnp.float32), params)
+        nu = jax.tree.map(lambda p: _tree.zeros_reduced(p, ()), params)
         return ScaleByNovogradState(
             _tree.zero_count(params), moments_like(params, mu_dtype), nu, hyperparams.init(params)
         )

@@ -118,13 +118,14 @@ def reduce_on_plateau(
 
     def init(params):
         zero = _tree.zero_count(params)
+        sharding = _tree.replicated_sharding(params)
         return ReduceOnPlateauState(
             zero,
-            jnp.asarray(jnp.inf, jnp.float32),
+            _tree.place(jnp.asarray(jnp.inf, jnp.float32), sharding),
             zero,
             zero,
             zero,
-            jnp.zeros([], jnp.float32),
+            _tree.place(jnp.zeros([], jnp.float32), sharding),
             hyperparams.init(params),
         )
 

@@ -91,7 +91,7 @@ def scale_by_rprop(
         steps = jax.tree.map(
             lambda x: jnp.full_like(x, first.astype(x.dtype)), moments_like(params)
         )
-        signs = jax.tree.map(lambda p: jnp.zeros(jnp.shape(p), jnp.int8), params)
+        signs = _tree.zeros_like(params, jnp.int8)
         return ScaleByRpropState(_tree.zero_count(params), steps, signs, hp)
 
     def update(updates, state, params=None, **extra_args):

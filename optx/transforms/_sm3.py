@@ -31,10 +31,9 @@ class ScaleBySm3State(NamedTuple):
 
 
 def _accumulators_like(p: Any) -> tuple[jax.Array, ...]:
-    shape = jnp.shape(p)
-    if len(shape) < 2:
-        return (jnp.zeros(shape, jnp.float32),)
-    return tuple(jnp.zeros((n,), jnp.float32) for n in shape)
+    if jnp.ndim(p) < 2:
+        return (_tree.zeros_like(p, jnp.float32),)
+    return tuple(_tree.zeros_reduced(p, (axis,)) for axis in range(jnp.ndim(p)))
 
 
 def _along(vector: jax.Array, axis: int, ndim: int) -> jax.Array:
