@@ -8,6 +8,15 @@ Building blocks live in `optx.transforms` (re-exported here), schedules in
 from importlib import metadata as _metadata
 
 from optx import _core, _optimizers, _wrappers, schedules, testing, train, transforms
+from optx._constraints import (
+    CLOSED_UNIT_INTERVAL as CLOSED_UNIT_INTERVAL,
+    FINITE as FINITE,
+    NON_NEGATIVE as NON_NEGATIVE,
+    POSITIVE as POSITIVE,
+    UNIT_INTERVAL as UNIT_INTERVAL,
+    Constraint as Constraint,
+    debug_checks as debug_checks,
+)
 from optx._core import (
     EmptyState as EmptyState,
     GradientTransformation as GradientTransformation,
@@ -27,6 +36,7 @@ from optx._core import (
     stateless as stateless,
 )
 from optx._hyperparams import (
+    Hyperparams as Hyperparams,
     HyperparamsState as HyperparamsState,
     ScheduledFlags as ScheduledFlags,
     get_hyperparams as get_hyperparams,
@@ -49,8 +59,16 @@ except _metadata.PackageNotFoundError:  # running from a source tree that is not
 
 __all__ = [
     *_core.__all__,
+    "CLOSED_UNIT_INTERVAL",
+    "Constraint",
+    "FINITE",
+    "Hyperparams",
     "HyperparamsState",
+    "NON_NEGATIVE",
+    "POSITIVE",
     "ScheduledFlags",
+    "UNIT_INTERVAL",
+    "debug_checks",
     "get_hyperparams",
     "rename_hyperparams",
     "set_hyperparams",

@@ -27,7 +27,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from optx import _tree, _validate
+from optx import _constraints, _tree, _validate
+from optx._constraints import Constraint
 from optx._core import GradientTransformation
 
 HELD = "held"
@@ -60,15 +61,28 @@ class ScheduledFlags(Mapping[str, bool]):
     ``jax.jit``.
     """
 
-    __slots__ = ("_sources",)
+    __slots__ = ("_constraints", "_sources")
 
-    def __init__(self, sources: Mapping[str, Any]):
+    def __init__(
+        self, sources: Mapping[str, Any], constraints: Mapping[str, Constraint] | None = None
+    ):
         def as_source(value: Any) -> str:
             if isinstance(value, str):
                 return value
             return SCHEDULED if value else HELD
 
         self._sources = tuple((str(name), as_source(value)) for name, value in sources.items())
+        constraints = constraints or {}
+        self._constraints = tuple(
+            (name, constraints.get(name, _constraints.FINITE)) for name, _ in self._sources
+        )
+
+    def constraint(self, name: str) -> Constraint:
+        """The declared `Constraint` of ``name`` (checked by `set_hyperparams`)."""
+        for key, constraint in self._constraints:
+            if key == name:
+                return constraint
+        raise KeyError(name)
 
     def source(self, name: str) -> str:
         """`HELD`, `GIVEN` or `SCHEDULED`: where the value of ``name`` comes from."""
@@ -87,17 +101,24 @@ class ScheduledFlags(Mapping[str, bool]):
         return len(self._sources)
 
     def __hash__(self) -> int:
-        return hash(self._sources)
+        return hash((self._sources, self._constraints))
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, ScheduledFlags) and self._sources == other._sources
+        return (
+            isinstance(other, ScheduledFlags)
+            and self._sources == other._sources
+            and self._constraints == other._constraints
+        )
 
     def __repr__(self) -> str:
         return f"ScheduledFlags({dict(self._sources)})"
 
     def renamed(self, mapping: Mapping[str, str]) -> ScheduledFlags:
         """The same flags with names replaced by ``mapping`` (others kept)."""
-        return ScheduledFlags({mapping.get(k, k): v for k, v in self._sources})
+        return ScheduledFlags(
+            {mapping.get(k, k): v for k, v in self._sources},
+            {mapping.get(k, k): c for k, c in self._constraints},
+        )
 
 
 def complement_key(name: str) -> str:
@@ -134,25 +155,65 @@ class _Values(dict):
     complements: dict[str, jax.Array]
 
 
+DEFAULT_CONSTRAINTS: dict[str, Constraint] = {
+    "learning_rate": _constraints.NON_NEGATIVE,
+    "eps": _constraints.NON_NEGATIVE,
+    "eps_root": _constraints.NON_NEGATIVE,
+    "weight_decay": _constraints.NON_NEGATIVE,
+}
+"""Constraints of names that mean the same in every transform; a decay is in [0, 1)."""
+
+
 class Hyperparams:
     """The hyperparameter specs of one transform, validated when the factory is called.
+
+    Each hyperparameter is declared once, with its constraint; the declaration is checked
+    on the factory's value, on a schedule's value at ``init``, by `set_hyperparams`, and
+    inside compiled updates under `optx.debug_checks`.
 
     Args:
       call: the public name of the factory, for errors.
       decays: the names whose ``1 - value`` the update uses (`complement`); the state
-        keeps it exact.
+        keeps it exact. A decay must lie in [0, 1) unless ``constraints`` says otherwise.
+      constraints: name -> `optx.Constraint` for the names whose constraint is not the
+        default: `DEFAULT_CONSTRAINTS` by name, [0, 1) for decays, else finite.
       **specs: name -> float, scalar array or schedule ``count -> value``.
+
+    Raises:
+      TypeError: a value that is not a number, a scalar array or a schedule of one
+        argument.
+      ValueError: a concrete value that breaks its constraint.
     """
 
-    def __init__(self, call: str, *, decays: tuple[str, ...] = (), **specs: Any):
-        for name, spec in specs.items():
-            _validate.check_number(call, name, spec)
-        unknown = [name for name in decays if name not in specs]
+    def __init__(
+        self,
+        call: str,
+        *,
+        decays: tuple[str, ...] = (),
+        constraints: Mapping[str, Constraint] | None = None,
+        **specs: Any,
+    ):
+        unknown = [name for name in (*decays, *(constraints or {})) if name not in specs]
         if unknown:
-            raise ValueError(f"{call}: decays {unknown} are not among {sorted(specs)}")
-        self.call = call
+            raise ValueError(f"{call}: {unknown} are not among the hyperparameters {sorted(specs)}")
+        self.call = _validate.current_call(call)  # the public factory: optx.sgd, not its parts
         self.specs = specs
         self.decays = tuple(decays)
+        self.constraints = {
+            name: (constraints or {}).get(
+                name,
+                _constraints.UNIT_INTERVAL
+                if name in decays
+                else DEFAULT_CONSTRAINTS.get(name, _constraints.FINITE),
+            )
+            for name in specs
+        }
+        for name, spec in specs.items():
+            _validate.check_number(call, name, spec)
+            if callable(spec):
+                _validate.check_schedule(call, name, spec)
+            else:
+                self.constraints[name].check(_validate.current_call(call), name, spec)
 
     def init(self, params: Any = None) -> HyperparamsState:
         """The state before the first update: schedules evaluated at count 0.
@@ -163,7 +224,12 @@ class Hyperparams:
         sharding = _tree.replicated_sharding(params)
         zero = jnp.zeros([], jnp.int32)
         values = {name: self._evaluate(spec, zero, dtype) for name, spec in self.specs.items()}
-        scheduled = ScheduledFlags({name: _source(spec) for name, spec in self.specs.items()})
+        for name, spec in self.specs.items():
+            if callable(spec):  # a schedule's first value, where it is concrete
+                self._check_value(name, values[name], "the schedule's value at count 0")
+        scheduled = ScheduledFlags(
+            {name: _source(spec) for name, spec in self.specs.items()}, self.constraints
+        )
         complements = {
             complement_key(name): exact_complement(
                 spec if _source(spec) == HELD else values[name], dtype
@@ -201,6 +267,13 @@ class Hyperparams:
                 values[name] = held
             else:
                 values[name] = self._evaluate(spec, count, jnp.result_type(held))
+                if jnp.shape(values[name]) != jnp.shape(held):
+                    raise ValueError(
+                        f"{self.call}: {name} must be a scalar, but the "
+                        f"{'schedule' if callable(spec) else 'array'} gives shape "
+                        f"{jnp.shape(values[name])}; return a scalar from the schedule"
+                    )
+            _constraints.check_on_device(self.call, name, self.constraints[name], values[name])
         values.complements = {}
         for name in self.decays:
             value, stored = values[name], state.complements[complement_key(name)]
@@ -250,6 +323,20 @@ class Hyperparams:
         complements = [self.complement(values, name) for name in names]
         inverse = 1 / _one_minus_power(_tree.scalars_vector(complements), count)
         return complements, list(inverse)
+
+    def _check_value(self, name: str, value: Any, what: str) -> None:
+        if jnp.shape(value) != ():
+            raise ValueError(
+                f"{self.call}: {name} must be a scalar, but {what} has shape "
+                f"{jnp.shape(value)}; return a scalar from the schedule"
+            )
+        constraint = self.constraints[name]
+        host = None if isinstance(value, jax.core.Tracer) else np.asarray(value, np.float64)
+        if host is not None and not bool(constraint.holds(host)):
+            raise ValueError(
+                f"{self.call}: {name} must be {constraint.describe()}, but {what} is "
+                f"{float(host):g}; fix the schedule or its arguments"
+            )
 
     @staticmethod
     def _evaluate(spec: Any, count: jax.Array, dtype: Any = jnp.float32) -> jax.Array:
@@ -383,6 +470,7 @@ def set_hyperparams(state: Any, values: Mapping[str, Any] | None = None, **kwarg
         new_values, new_complements = dict(node.values), dict(node.complements)
         for name, value in targets[path].items():
             _refuse_driven(name, node.scheduled.source(name))
+            node.scheduled.constraint(name).check("optx.set_hyperparams", name, value)
             new_values[name] = _like(name, value, node.values[name])
             key = complement_key(name)
             if key in node.complements:

@@ -91,6 +91,24 @@ def check_number(call: str, name: str, value: Any) -> None:
             )
 
 
+def check_schedule(call: str, name: str, schedule: Any) -> None:
+    """Raises TypeError unless ``schedule`` can be called with one argument (the count)."""
+    import inspect
+
+    try:
+        signature = inspect.signature(schedule)
+    except (TypeError, ValueError):
+        return  # builtins and C functions: trust them
+    try:
+        signature.bind(0)
+    except TypeError:
+        raise TypeError(
+            f"{current_call(call)}: {name} is a function that cannot be called with one "
+            f"argument (the update count), signature {signature}; a schedule is "
+            "count -> value, e.g. lambda count: 0.1 * 0.99**count"
+        ) from None
+
+
 def check_range(
     call: str,
     name: str,

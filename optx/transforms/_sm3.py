@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from optx import _tree, _validate
+from optx._constraints import CLOSED_UNIT_INTERVAL
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
 from optx.transforms._adaptive import moments_like
@@ -84,7 +85,14 @@ def scale_by_sm3(
     _validate.check_unit_interval(call, "b1", b1)
     _validate.check_range(call, "b2", b2, 0.0, 1.0)
     _validate.check_non_negative(call, "eps", eps)
-    hyperparams = Hyperparams(call, b1=b1, b2=b2, eps=eps, decays=("b1", "b2"))
+    hyperparams = Hyperparams(
+        call,
+        b1=b1,
+        b2=b2,
+        eps=eps,
+        decays=("b1", "b2"),
+        constraints={"b2": CLOSED_UNIT_INTERVAL},  # b2 = 1 sums squares (the paper's SM3)
+    )
 
     def init(params):
         accumulators = jax.tree.map(_accumulators_like, params)
