@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import jax
-import jax.numpy as jnp
 
 from optx import _tree, _validate
 from optx._core import GradientTransformation, ScalarOrSchedule
@@ -127,7 +126,9 @@ def ema(
         )
         correction = 1 / hyperparams.bias_correction(values, "decay", count) if debias else 1.0
         updates = jax.tree.map(
-            lambda e, g: (e.astype(jnp.float32) * correction).astype(g.dtype), new_ema, updates
+            lambda e, g: (e.astype(_tree.wide_dtype(e)) * correction).astype(g.dtype),
+            new_ema,
+            updates,
         )
         return updates, EmaState(count, new_ema, hp)
 

@@ -106,7 +106,7 @@ def scale_by_radam(
         _tree.check_structure(call, state.mu, updates)
         h, hp = hyperparams.resolve(state.hyperparams, state.count)
         count = _tree.safe_increment(state.count)
-        t = count.astype(jnp.float32)
+        t = count.astype(h["b2"].dtype)
         c1 = 1 / hyperparams.bias_correction(h, "b1", count)
         corr2 = hyperparams.bias_correction(h, "b2", count)
         c2 = 1 / corr2

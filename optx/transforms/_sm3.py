@@ -32,9 +32,10 @@ class ScaleBySm3State(NamedTuple):
 
 def _accumulators_like(p: Any) -> tuple[jax.Array, ...]:
     shape = jnp.shape(p)
+    dtype = _tree.wide_dtype(jnp.result_type(p))
     if len(shape) < 2:
-        return (jnp.zeros(shape, jnp.float32),)
-    return tuple(jnp.zeros((n,), jnp.float32) for n in shape)
+        return (jnp.zeros(shape, dtype),)
+    return tuple(jnp.zeros((n,), dtype) for n in shape)
 
 
 def _along(vector: jax.Array, axis: int, ndim: int) -> jax.Array:
