@@ -35,6 +35,9 @@ def adadelta(
     without passing it through the scaling.) Weight decay is coupled L2, as Optax, PyTorch
     and MXNet 2.0; it needs ``params``.
 
+    torch.optim.Adadelta(lr, rho, eps, weight_decay): use ``adadelta(lr, rho, eps,
+    weight_decay=weight_decay)``.
+
     Args:
       learning_rate: >= 0.
       rho: in [0, 1).
