@@ -37,6 +37,9 @@ def adadelta(
     ``weight_decay=None`` to drop the term and call ``update`` without params). The other
     arguments are Optax's, in Optax's order.
 
+    torch.optim.Adadelta(lr, rho, eps, weight_decay): use ``adadelta(lr, rho, eps,
+    weight_decay=weight_decay)``.
+
     Args:
       learning_rate: >= 0.
       rho: in [0, 1).

@@ -44,6 +44,11 @@ def adam(
     ``chain(add_decayed_weights(wd), scale_by_adam(...), scale_by_learning_rate(lr))``.
     Decoupled decay (`adamw`) adds it after `scale_by_adam`.
 
+    torch.optim.Adam(lr, betas=(b1, b2), eps): use ``adam(lr, b1, b2, eps)`` (the default
+    eps placement); its weight_decay (L2 on the gradient): chain
+    ``add_decayed_weights(weight_decay)`` first; ``amsgrad=True``: use
+    ``amsgrad(lr, b1, b2, eps, max_of="raw")``.
+
     Args:
       learning_rate: >= 0; float, array or schedule.
       b1, b2: moment decays in [0, 1); floats, arrays or schedules (one-cycle momentum).
@@ -111,6 +116,9 @@ def adamw(
     mask, or `optx.param_groups`, whose default rules skip biases and norms). Defaults are Optax's
     (weight_decay=1e-4); fastai's Adam equals ``adamw(lr, b2=0.99, eps=1e-5,
     weight_decay=0.01)``.
+
+    torch.optim.AdamW(lr, betas=(b1, b2), eps, weight_decay): use ``adamw(lr, b1, b2, eps,
+    weight_decay=weight_decay)`` (PyTorch's default weight_decay is 0.01, optx's 1e-4).
 
     Args:
       learning_rate: >= 0.

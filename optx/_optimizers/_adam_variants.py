@@ -49,6 +49,9 @@ def adamax(
     paper, PyTorch and MXNet. Same as Optax and PyTorch; MXNet 1.x is ``eps_in_max=False,
     eps=0``, MXNet 2.0 ``eps_in_max=False`` (see `scale_by_adamax`).
 
+    torch.optim.Adamax(lr, betas=(b1, b2), eps): use ``adamax(lr, b1, b2, eps)`` (eps inside
+    the maximum, the default); its weight_decay: chain `add_decayed_weights` first.
+
     Args:
       learning_rate: >= 0.
       b1, b2, eps, eps_in_max: as `scale_by_adamax`.
@@ -124,6 +127,8 @@ def amsgrad(
     the maximum of the raw moment, corrected afterwards (``max_of="raw"``, PyTorch's
     ``Adam(amsgrad=True)``); see `scale_by_amsgrad`.
 
+    torch.optim.Adam(amsgrad=True): use ``amsgrad(lr, b1, b2, eps, max_of="raw")``.
+
     Args:
       learning_rate: >= 0.
       b1, b2, eps, eps_root, mu_dtype, nu_dtype, max_of: as `scale_by_amsgrad`.
@@ -155,6 +160,7 @@ def radam(
     threshold: ScalarOrSchedule = 5.0,
     *,
     softplus_beta: ScalarOrSchedule = 0.0,
+    eps_convention: str = "corrected",
 ) -> GradientTransformation:
     """Rectified Adam (Liu et al., 2020).
 
@@ -163,9 +169,13 @@ def radam(
     m_hat``; see `scale_by_radam`. Optax's defaults; fastai's ``RAdam`` is ``radam(lr,
     b2=0.99, eps=1e-5, softplus_beta=beta)``.
 
+    torch.optim.RAdam(lr, betas=(b1, b2), eps): use ``radam(lr, b1, b2, eps,
+    eps_convention="hat")``; its weight_decay (L2): chain `add_decayed_weights` first.
+
     Args:
       learning_rate: >= 0.
-      b1, b2, eps, eps_root, threshold, softplus_beta: as `scale_by_radam`.
+      b1, b2, eps, eps_root, threshold, softplus_beta, eps_convention: as
+        `scale_by_radam`.
 
     Examples:
       >>> import jax.numpy as jnp, optx
@@ -179,7 +189,15 @@ def radam(
       https://arxiv.org/abs/1908.03265
     """
     return chain(
-        scale_by_radam(b1, b2, eps, eps_root, threshold, softplus_beta=softplus_beta),
+        scale_by_radam(
+            b1,
+            b2,
+            eps,
+            eps_root,
+            threshold,
+            softplus_beta=softplus_beta,
+            eps_convention=eps_convention,
+        ),
         _lr("optx.radam", learning_rate),
     )
 
@@ -218,6 +236,11 @@ def nadam(
     ``momentum_decay``; its learning rate is 2e-3). The schedule's product is kept in this
     optimizer's own state, not shared across parameters as in MXNet.
     ``nesterov=False`` is plain Adam (Optax's switch).
+
+    torch.optim.NAdam(lr, betas=(b1, b2), eps, momentum_decay): use ``nadam(lr, b1, b2, eps,
+    schedule_decay=momentum_decay)``: PyTorch's ``momentum_decay`` (psi, default 4e-3) is
+    this ``schedule_decay``, the same rule; its weight_decay: chain `add_decayed_weights`
+    first.
 
     Args:
       learning_rate: >= 0.

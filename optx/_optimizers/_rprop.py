@@ -30,6 +30,9 @@ def rprop(
     ``rprop`` computes the same steps (checked in the tests). PyTorch's defaults.
     Full-batch gradients only: Rprop is not meant for noisy minibatch gradients.
 
+    torch.optim.Rprop(lr, etas=(eta_minus, eta_plus), step_sizes=(min, max)): use
+    ``rprop(lr, eta_minus, eta_plus, min, max)``; PyTorch's Rprop is this Rprop-.
+
     Args:
       learning_rate: > 0, initial step size.
       eta_minus: in (0, 1).

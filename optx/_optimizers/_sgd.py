@@ -19,6 +19,7 @@ def sgd(
     *,
     lr_inside_momentum: bool = False,
     weight_decay: ScalarOrSchedule | None = None,
+    dampening: ScalarOrSchedule | None = None,
 ) -> GradientTransformation:
     """Stochastic gradient descent, with momentum if ``momentum`` is given.
 
@@ -51,9 +52,16 @@ def sgd(
       weight_decay: keyword-only; >= 0 or None. Coupled L2 decay added to the gradient
         before the momentum (MXNet's ``wd``, fastai's ``l2_reg``); needs params. For
         decoupled decay chain `add_decayed_weights` after the momentum instead.
+      dampening: keyword-only; in [0, 1] or None (0). PyTorch's dampening: from the
+        second update on ``t = momentum * t + (1 - dampening) * g`` (needs a momentum).
+
+    torch.optim.SGD(lr, momentum, dampening, weight_decay, nesterov): use
+    ``sgd(lr, momentum, nesterov, weight_decay=weight_decay, dampening=dampening)``
+    (``momentum=None`` for torch's 0).
 
     Raises:
-      ValueError: ``optx.sgd(-1.0)``: learning_rate must be >= 0.
+      ValueError: ``optx.sgd(-1.0)``: learning_rate must be >= 0; a dampening without a
+        momentum.
 
     Examples:
       >>> import jax.numpy as jnp, optx
@@ -74,11 +82,20 @@ def sgd(
     if momentum is None:
         if nesterov:
             raise ValueError("optx.sgd: nesterov=True needs a momentum, e.g. momentum=0.9")
+        if dampening is not None:
+            raise ValueError(
+                f"optx.sgd: dampening={dampening!r} needs a momentum, e.g. momentum=0.9"
+            )
         momentum_tx = identity()
     else:
         _validate.check_unit_interval("optx.sgd", "momentum", momentum)
         momentum_tx = rename_hyperparams(
-            trace(momentum, nesterov=nesterov, accumulator_dtype=accumulator_dtype),
+            trace(
+                momentum,
+                nesterov=nesterov,
+                accumulator_dtype=accumulator_dtype,
+                dampening=dampening,
+            ),
             {"decay": "momentum"},
         )
     decay = [] if weight_decay is None else [add_decayed_weights(weight_decay)]

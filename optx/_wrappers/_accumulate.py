@@ -17,7 +17,8 @@ class AccumulateGradientsState(NamedTuple):
     Attributes:
       count: update calls so far (int32, saturating).
       micro_step: calls since the inner optimizer last stepped.
-      weight: float32 total weight (samples, or calls) accumulated since the last step.
+      weight: total weight (samples, or calls) accumulated since the last step, float32
+        (float64 for float64 params).
       acc: the weighted sum of the gradients since the last step.
       inner_state: the inner optimizer's state.
     """
@@ -106,7 +107,9 @@ def accumulate_gradients(
         return AccumulateGradientsState(
             _tree.zero_count(params),
             _tree.zero_count(params),
-            _tree.place(jnp.zeros([], jnp.float32), _tree.replicated_sharding(params)),
+            _tree.place(
+                jnp.zeros([], _tree.scalar_dtype(params)), _tree.replicated_sharding(params)
+            ),
             _buffers(params, accumulator_dtype),
             inner.init(params),
         )
@@ -114,7 +117,8 @@ def accumulate_gradients(
     def update(updates, state, params=None, **extra_args):
         _tree.check_structure(call, state.acc, updates)
         n = extra_args.get("num_samples")
-        n = jnp.ones([], jnp.float32) if n is None else jnp.asarray(n).astype(jnp.float32)
+        dtype = state.weight.dtype
+        n = jnp.ones([], dtype) if n is None else jnp.asarray(n).astype(dtype)
         weight = state.weight + n
         micro = state.micro_step + 1
 
@@ -127,7 +131,7 @@ def accumulate_gradients(
 
         def step(operand):
             acc, inner_state = operand
-            inverse = 1 / jnp.maximum(weight, jnp.finfo(jnp.float32).tiny)
+            inverse = 1 / jnp.maximum(weight, jnp.finfo(dtype).tiny)
             mean = jax.tree.map(
                 lambda a, g: (
                     a.astype(_tree.wide_dtype(a)) * inverse.astype(_tree.wide_dtype(a))
@@ -144,7 +148,7 @@ def accumulate_gradients(
             return jax.tree.map(jnp.zeros_like, updates), acc, inner_state
 
         new, acc, inner_state = jax.lax.cond(ready, step, skip, (acc, state.inner_state))
-        zero = jnp.zeros([], jnp.float32)
+        zero = jnp.zeros([], dtype)
         return new, AccumulateGradientsState(
             _tree.safe_increment(state.count),
             jnp.where(ready, 0, micro).astype(jnp.int32),

@@ -17,7 +17,8 @@ class EmaParamsState(NamedTuple):
 
     Attributes:
       count: update calls so far.
-      decay_product: float32 product of the decays used so far (1.0 at init).
+      decay_product: product of the decays used so far (1.0 at init), float32 (float64
+        for float64 params).
       average: the averaged params, ready to use (already debiased).
       hyperparams: holds ``decay`` (empty for `polyak_params`).
     """
@@ -36,12 +37,9 @@ def _averager(call: str, hyperparams: Hyperparams, weight_fn, accumulator_dtype:
             ),
             params,
         )
-        return EmaParamsState(
-            _tree.zero_count(params),
-            _tree.place(jnp.ones([], jnp.float32), _tree.replicated_sharding(params)),
-            average,
-            hyperparams.init(params),
-        )
+        sharding = _tree.replicated_sharding(params)
+        product = _tree.place(jnp.ones([], _tree.scalar_dtype(params)), sharding)
+        return EmaParamsState(_tree.zero_count(params), product, average, hyperparams.init(params))
 
     def update(updates, state, params=None, **extra_args):
         del extra_args
@@ -107,7 +105,8 @@ def ema_params(
         d = h["decay"]
         new_product = product * d
         if debias:
-            return (1 - d) / jnp.maximum(1 - new_product, jnp.finfo(jnp.float32).tiny), new_product
+            tiny = jnp.finfo(product.dtype).tiny
+            return (1 - d) / jnp.maximum(1 - new_product, tiny), new_product
         return 1 - d, new_product
 
     return _averager(call, hyperparams, weight_fn, accumulator_dtype)
@@ -144,7 +143,7 @@ def polyak_params(start: int = 0, *, accumulator_dtype: Any = None) -> GradientT
     _validate.check_int(call, "start", start, low=0)
 
     def weight_fn(h, count, product):
-        n = jnp.maximum(count - start, 1).astype(jnp.float32)
+        n = jnp.maximum(count - start, 1).astype(product.dtype)
         return 1 / n, product
 
     return _averager(call, Hyperparams(call), weight_fn, accumulator_dtype)

@@ -279,7 +279,9 @@ def scale_by_nadam(
             _tree.zero_count(params),
             moments_like(params, mu_dtype),
             moments_like(params, nu_dtype),
-            _tree.place(jnp.ones([], jnp.float32), _tree.replicated_sharding(params)),
+            _tree.place(
+                jnp.ones([], _tree.scalar_dtype(params)), _tree.replicated_sharding(params)
+            ),
             hyperparams.init(params),
         )
 
@@ -288,7 +290,7 @@ def scale_by_nadam(
         _tree.check_structure(call, state.mu, updates)
         h, hp = hyperparams.resolve(state.hyperparams, state.count)
         count = _tree.safe_increment(state.count)
-        t = count.astype(jnp.float32)
+        t = count.astype(h["b1"].dtype)
         b1_, sd = h["b1"], h["schedule_decay"]
 
         def momentum(step):

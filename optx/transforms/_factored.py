@@ -19,7 +19,7 @@ class ScaleByFactoredRmsState(NamedTuple):
     Attributes:
       count: updates done.
       v_row: per leaf, the row statistics (the leaf's shape without its largest axis) for
-        factored leaves; a float32 scalar placeholder for the others.
+        factored leaves; a scalar placeholder (float32 at least) for the others.
       v_col: the column statistics (without the second-largest axis), or a scalar.
       v: the full second moment for leaves that are not factored, or a scalar.
       hyperparams: ``decay_rate`` and ``epsilon``.
@@ -71,7 +71,7 @@ def scale_by_factored_rms(
     Only the factor vectors are stored for factored leaves, so memory is O(n + m) for an
     n x m matrix. Leaves of rank < 2, or whose second-largest axis is shorter than
     ``min_dim_size_to_factor``, keep a full second moment; the slots they do not use hold
-    a float32 scalar (Optax holds a shape-(1,) array). Same as Optax's
+    a scalar, float32 at least (Optax holds a shape-(1,) array). Same as Optax's
     ``scale_by_factored_rms``.
 
     Args:
@@ -168,16 +168,17 @@ def _factored_rms(
 
     def init(params):
         def stats(p):
+            dtype = _tree.wide_dtype(jnp.result_type(p))
             which = axes(p)
             if which is None:
-                scalar = _tree.zeros_reduced(p, ())
-                return scalar, scalar, _tree.zeros_like(p, jnp.float32)
+                scalar = _tree.zeros_reduced(p, (), dtype)
+                return scalar, scalar, _tree.zeros_like(p, dtype)
             col, row = which
             without = lambda a: tuple(i for i in range(jnp.ndim(p)) if i != a)  # noqa: E731
             return (
-                _tree.zeros_reduced(p, without(row)),
-                _tree.zeros_reduced(p, without(col)),
-                _tree.zeros_reduced(p, ()),
+                _tree.zeros_reduced(p, without(row), dtype),
+                _tree.zeros_reduced(p, without(col), dtype),
+                _tree.zeros_reduced(p, (), dtype),
             )
 
         v_row, v_col, v = _tree.map_unzip(stats, 3, params)
@@ -193,7 +194,7 @@ def _factored_rms(
             _tree.require_params(call, params)
         leaf_params = updates if min_param_scale is None else params  # read only for the scale
         h, hp = hyperparams.resolve(state.hyperparams, state.count)
-        k = (state.count - step_offset).astype(jnp.float32)
+        k = (state.count - step_offset).astype(h["decay_rate"].dtype)
         beta = 1 - (k + 1) ** (-h["decay_rate"])
 
         def rescale(u, mean_square, p):
@@ -205,7 +206,7 @@ def _factored_rms(
             if clipping_threshold is None:
                 return u
             threshold = h["clipping_threshold"]
-            rms = jnp.sqrt(mean_square.astype(jnp.float32))
+            rms = jnp.sqrt(mean_square.astype(threshold.dtype))
             numerator = threshold
             if min_param_scale is not None:
                 numerator = threshold * jnp.maximum(min_param_scale, _leaf_rms(p))
@@ -259,7 +260,7 @@ def _factored_rms(
 
 
 def _leaf_rms(x: jax.Array) -> jax.Array:
-    x = x.astype(jnp.float32)
+    x = x.astype(_tree.wide_dtype(x))
     return jnp.sqrt(jnp.mean(x * x))
 
 
@@ -280,7 +281,7 @@ def scale_by_param_block_rms(min_scale: float = 1e-3) -> GradientTransformation:
 
         def one(u, p):
             factor = jnp.maximum(min_scale, _leaf_rms(p))
-            return (u.astype(jnp.float32) * factor).astype(u.dtype)
+            return (u.astype(_tree.wide_dtype(u)) * factor).astype(u.dtype)
 
         return jax.tree.map(one, updates, params), state
 

@@ -95,10 +95,10 @@ def scale_by_lbsgd(
     first = int(begin_epoch) * int(updates_per_epoch)
     warmup = int(warmup_epochs) * int(updates_per_epoch)
 
-    def schedule_mult(n: jax.Array) -> jax.Array:
+    def schedule_mult(n: jax.Array, dtype: Any) -> jax.Array:
         if warmup <= 1:
             return jnp.where(n >= warmup, float(scale), 1.0)
-        frac = n.astype(jnp.float32) / warmup
+        frac = n.astype(dtype) / warmup
         shape = {"linear": frac, "power2": frac * frac, "sqrt": jnp.sqrt(frac)}
         ramp = 1.0 + (scale - 1.0) * shape[warmup_strategy]
         return jnp.where(n >= warmup, float(scale), ramp)
@@ -118,7 +118,7 @@ def scale_by_lbsgd(
         n = state.count + (first + 1)
         boundary = (n % scale == 0) if scale > 1 else jnp.asarray(True)
         if warmup_strategy != "lars":
-            mult = schedule_mult(n)
+            mult = schedule_mult(n, h["learning_rate"].dtype)
 
         def one(g, w, m, *cum):
             wide = m.dtype

@@ -34,7 +34,11 @@ class EmaState(NamedTuple):
 
 @_validate.public_call("optx.trace")
 def trace(
-    decay: ScalarOrSchedule, nesterov: bool = False, accumulator_dtype: Any = None
+    decay: ScalarOrSchedule,
+    nesterov: bool = False,
+    accumulator_dtype: Any = None,
+    *,
+    dampening: ScalarOrSchedule | None = None,
 ) -> GradientTransformation:
     """Heavy-ball momentum (Polyak, 1964), optionally Nesterov's.
 
@@ -43,6 +47,9 @@ def trace(
         t = decay * t + g
         u = t                      (heavy ball)
         u = g + decay * t          (nesterov, with the new t)
+
+    With ``dampening`` (PyTorch's SGD), ``t = decay * t + (1 - dampening) * g`` from the
+    second update on; the first update sets ``t = g`` undamped, as PyTorch does.
 
     The learning rate is applied outside (after) the trace, as in Optax and PyTorch. MXNet
     puts it inside (``m = mu*m - lr*g``); the two agree for a constant rate and differ under
@@ -53,6 +60,11 @@ def trace(
         ``decay``.
       nesterov: use Nesterov momentum (Sutskever et al., 2013).
       accumulator_dtype: dtype of the buffer; default: the params' dtype.
+      dampening: PyTorch's dampening in [0, 1] (hyperparameter ``dampening``); ``None``
+        (the default) is 0 and holds no hyperparameter.
+
+    Raises:
+      ValueError: a decay outside [0, 1), or a dampening outside [0, 1].
 
     References:
       Polyak, 1964, Some methods of speeding up the convergence of iteration methods.
@@ -60,7 +72,11 @@ def trace(
       learning, http://proceedings.mlr.press/v28/sutskever13.html
     """
     _validate.check_unit_interval("optx.trace", "decay", decay)
-    hyperparams = Hyperparams("optx.trace", decay=decay)
+    damped = {}
+    if dampening is not None:
+        _validate.check_range("optx.trace", "dampening", dampening, 0.0, 1.0)
+        damped = {"dampening": dampening}
+    hyperparams = Hyperparams("optx.trace", decay=decay, **damped)
 
     def init(params):
         return TraceState(
@@ -74,11 +90,14 @@ def trace(
         _tree.check_structure("optx.trace", state.trace, updates)
         values, hp = hyperparams.resolve(state.hyperparams, state.count)
         mu = values["decay"]
+        if dampening is not None:
+            keep = jnp.where(state.count > 0, 1 - values["dampening"], 1)
 
         def one(g, t):
             wide = _tree.wide_dtype(t)
             mu_w = mu.astype(wide)
-            t = (mu_w * t.astype(wide) + g.astype(wide)).astype(t.dtype)
+            gw = g.astype(wide) if dampening is None else keep.astype(wide) * g.astype(wide)
+            t = (mu_w * t.astype(wide) + gw).astype(t.dtype)
             u = g.astype(wide) + mu_w * t.astype(wide) if nesterov else t
             return u.astype(g.dtype), t
 
@@ -127,7 +146,9 @@ def ema(
         )
         correction = 1 / hyperparams.bias_correction(values, "decay", count) if debias else 1.0
         updates = jax.tree.map(
-            lambda e, g: (e.astype(jnp.float32) * correction).astype(g.dtype), new_ema, updates
+            lambda e, g: (e.astype(_tree.wide_dtype(e)) * correction).astype(g.dtype),
+            new_ema,
+            updates,
         )
         return updates, EmaState(count, new_ema, hp)
 

@@ -116,7 +116,7 @@ def add_noise(
         del params
         h, hp = hyperparams.resolve(state.hyperparams, state.count)
         count = _tree.safe_increment(state.count)
-        std = jnp.sqrt(h["eta"] / count.astype(jnp.float32) ** h["gamma"])
+        std = jnp.sqrt(h["eta"] / count.astype(h["eta"].dtype) ** h["gamma"])
         sample_key, next_key = _step_key(call, state.rng_key, extra_args)
         noise = _normal_like(sample_key, updates)
 

@@ -82,7 +82,9 @@ def scale_by_novograd(
     )
 
     def init(params):
-        nu = jax.tree.map(lambda p: _tree.zeros_reduced(p, ()), params)
+        nu = jax.tree.map(
+            lambda p: _tree.zeros_reduced(p, (), _tree.wide_dtype(jnp.result_type(p))), params
+        )
         return ScaleByNovogradState(
             _tree.zero_count(params), moments_like(params, mu_dtype), nu, hyperparams.init(params)
         )
@@ -101,7 +103,7 @@ def scale_by_novograd(
         def one(g, m_old, n, p=None):
             wide = _tree.wide_dtype(g)
             gw = g.astype(wide)
-            squared = jnp.sum(jnp.square(gw)).astype(jnp.float32)
+            squared = jnp.sum(jnp.square(gw)).astype(n.dtype)
             n = jnp.where(first, squared, h["b2"] * n + one_minus_b2 * squared)
             scale = (1 / (jnp.sqrt(n + h["eps_root"]) + h["eps"])).astype(wide)
             m = h["b1"].astype(wide) * m_old.astype(wide) + scale * gw

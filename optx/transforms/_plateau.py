@@ -17,11 +17,12 @@ class ReduceOnPlateauState(NamedTuple):
 
     Attributes:
       count: updates done.
-      best_value: the best (lowest) averaged value seen, float32 (inf at first).
+      best_value: the best (lowest) averaged value seen (inf at first); float32, or
+        float64 for float64 params.
       plateau_count: consecutive averaged values without improvement.
       cooldown_count: decisions left in the cooldown after a reduction.
       accumulated: values in the current average.
-      avg_value: the running mean of the current window of values, float32.
+      avg_value: the running mean of the current window of values (dtype as above).
       hyperparams: ``factor``, ``rtol``, ``atol``, ``min_scale`` and the current ``scale``
         (read it with `optx.get_hyperparams`; setting it resets the multiplier).
     """
@@ -118,14 +119,14 @@ def reduce_on_plateau(
 
     def init(params):
         zero = _tree.zero_count(params)
-        sharding = _tree.replicated_sharding(params)
+        sharding, dtype = _tree.replicated_sharding(params), _tree.scalar_dtype(params)
         return ReduceOnPlateauState(
             zero,
-            _tree.place(jnp.asarray(jnp.inf, jnp.float32), sharding),
+            _tree.place(jnp.asarray(jnp.inf, dtype), sharding),
             zero,
             zero,
             zero,
-            _tree.place(jnp.zeros([], jnp.float32), sharding),
+            _tree.place(jnp.zeros([], dtype), sharding),
             hyperparams.init(params),
         )
 
@@ -140,8 +141,9 @@ def reduce_on_plateau(
         if jnp.ndim(monitored) != 0:
             raise ValueError(f"{call}: value must be a scalar, got shape {jnp.shape(monitored)}")
         h, hp = hyperparams.resolve(state.hyperparams, state.count)
-        monitored = jnp.asarray(monitored).astype(jnp.float32)
-        n = state.accumulated.astype(jnp.float32)
+        dtype = state.avg_value.dtype
+        monitored = jnp.asarray(monitored).astype(dtype)
+        n = state.accumulated.astype(dtype)
         avg = (n * state.avg_value + monitored) / (n + 1)
         accumulated = state.accumulated + 1
         decide = accumulated >= accumulation_size
@@ -169,7 +171,7 @@ def reduce_on_plateau(
             pick(plateau, state.plateau_count),
             pick(cooldown_count, state.cooldown_count),
             pick(0, accumulated).astype(jnp.int32),
-            pick(0.0, avg).astype(jnp.float32),
+            pick(0.0, avg).astype(dtype),
             HyperparamsState({**hp.values, "scale": scale}, hp.scheduled, hp.complements),
         )
         return _tree.scale_tree(scale, updates), new_state

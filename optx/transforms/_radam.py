@@ -32,6 +32,7 @@ def scale_by_radam(
     threshold: ScalarOrSchedule = 5.0,
     *,
     softplus_beta: ScalarOrSchedule = 0.0,
+    eps_convention: str = "corrected",
 ) -> GradientTransformation:
     """Scales updates by Rectified Adam: Adam's step times a variance rectification.
 
@@ -51,16 +52,23 @@ def scale_by_radam(
     eps=1e-5, softplus_beta=beta)`` (fastai tests ``rho_t > 5``, Optax ``>=``: equal
     except exactly at the threshold). The rectification is a scalar multiplier.
 
+    ``eps_convention="hat"`` puts eps on the root of the uncorrected moment, with the
+    correction outside: ``d = (sqrt(v + eps_root) + eps) / sqrt(1 - b2**t)``, PyTorch's
+    placement. torch.optim.RAdam(lr, betas, eps): use ``radam(lr, b1, b2, eps,
+    eps_convention="hat")`` (PyTorch rectifies when ``rho_t > 5``, optx when ``>= 5``:
+    equal except exactly at the threshold).
+
     Args:
       b1, b2: moment decays in [0, 1).
       eps, eps_root: >= 0, outside and inside the root.
       threshold: rectify once ``rho_t >= threshold`` (> 4 keeps r_t real).
       softplus_beta: >= 0; fastai's ``beta``: smooth the denominator with a softplus of
         sharpness ``softplus_beta`` (Tong et al., 2019). 0 turns it off.
+      eps_convention: ``"corrected"`` (Optax, fastai) or ``"hat"`` (PyTorch), as above.
 
     Raises:
-      ValueError: a beta outside [0, 1), a negative eps or softplus_beta, or a threshold
-        <= 4.
+      ValueError: a beta outside [0, 1), a negative eps or softplus_beta, a threshold
+        <= 4, or an unknown eps_convention.
 
     Examples:
       >>> import jax.numpy as jnp, optx
@@ -82,6 +90,8 @@ def scale_by_radam(
     _validate.check_range(call, "threshold", threshold, 4.0, low_open=True)
     _validate.check_non_negative(call, "softplus_beta", softplus_beta)
     use_softplus = _validate.concrete_scalar(softplus_beta) != 0.0
+    _validate.check_choice(call, "eps_convention", eps_convention, ("corrected", "hat"))
+    eps_hat = eps_convention == "hat"
     hyperparams = Hyperparams(
         call,
         b1=b1,
@@ -106,7 +116,7 @@ def scale_by_radam(
         _tree.check_structure(call, state.mu, updates)
         h, hp = hyperparams.resolve(state.hyperparams, state.count)
         count = _tree.safe_increment(state.count)
-        t = count.astype(jnp.float32)
+        t = count.astype(h["b2"].dtype)
         c1 = 1 / hyperparams.bias_correction(h, "b1", count)
         corr2 = hyperparams.bias_correction(h, "b2", count)
         c2 = 1 / corr2
@@ -126,7 +136,10 @@ def scale_by_radam(
             m = ema_into(one_minus_b1, m, gw, wide)
             v = ema_into(one_minus_b2, v, gw * gw, wide)
             m_hat = c1 * m.astype(wide)
-            denom = jnp.sqrt(c2 * v.astype(wide) + h["eps_root"]) + h["eps"]
+            if eps_hat:
+                denom = (jnp.sqrt(v.astype(wide) + h["eps_root"]) + h["eps"]) * jnp.sqrt(c2)
+            else:
+                denom = jnp.sqrt(c2 * v.astype(wide) + h["eps_root"]) + h["eps"]
             if use_softplus:
                 smooth = jnp.logaddexp(safe_beta * denom, 0.0) / safe_beta
                 denom = jnp.where(beta > 0, smooth, denom)

@@ -32,9 +32,10 @@ class ScaleBySm3State(NamedTuple):
 
 
 def _accumulators_like(p: Any) -> tuple[jax.Array, ...]:
+    dtype = _tree.wide_dtype(jnp.result_type(p))
     if jnp.ndim(p) < 2:
-        return (_tree.zeros_like(p, jnp.float32),)
-    return tuple(_tree.zeros_reduced(p, (axis,)) for axis in range(jnp.ndim(p)))
+        return (_tree.zeros_like(p, dtype),)
+    return tuple(_tree.zeros_reduced(p, (axis,), dtype) for axis in range(jnp.ndim(p)))
 
 
 def _along(vector: jax.Array, axis: int, ndim: int) -> jax.Array:

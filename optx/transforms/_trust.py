@@ -37,7 +37,7 @@ class FromageState(NamedTuple):
 
 
 def _norm(x: jax.Array) -> jax.Array:
-    """The float32 L2 norm of one leaf (a scalar; the cast fuses into the reduction)."""
+    """The L2 norm of one leaf: a float32 scalar (float64 for float64 leaves)."""
     return jnp.sqrt(_tree.squared_norm(x))
 
 
