@@ -187,7 +187,7 @@ CASES = {
         0.0,
     ),
     "adamax": (lambda: optx.adamax(2e-3), adamax(2e-3), 0.0),
-    "nadam": (lambda: optx.nadam(2e-3), nadam(2e-3), 0.0),
+    "nadam": (lambda: optx.nadam(2e-3, schedule_decay=4e-3), nadam(2e-3), 0.0),
     "radam": (lambda: optx.radam(1e-2, eps_convention="hat"), radam(1e-2), 0.0),
     "radam_eps": (
         lambda: optx.radam(1e-2, 0.9, 0.99, 1e-1, eps_convention="hat"),

@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from optx import _tree, _validate
+from optx._constraints import CLOSED_UNIT_INTERVAL
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
 from optx.transforms._adam_common import adam_scalars, ema_into
@@ -240,7 +241,14 @@ def scale_by_qhadam(
     _validate.check_range(call, "nu1", nu1, 0.0, 1.0)
     _validate.check_range(call, "nu2", nu2, 0.0, 1.0)
     hyperparams = Hyperparams(
-        call, b1=b1, b2=b2, nu1=nu1, nu2=nu2, eps=eps, decays=("b1", "b2", "nu1", "nu2")
+        call,
+        b1=b1,
+        b2=b2,
+        nu1=nu1,
+        nu2=nu2,
+        eps=eps,
+        decays=("b1", "b2", "nu1", "nu2"),
+        constraints={"nu1": CLOSED_UNIT_INTERVAL, "nu2": CLOSED_UNIT_INTERVAL},  # 1: Adam
     )
 
     def init(params):
