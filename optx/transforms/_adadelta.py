@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from optx import _tree, _validate
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
-from optx.transforms._adaptive import moments_like, second_moments_like
+from optx.transforms._adaptive import second_moments_like
 
 
 class ScaleByAdadeltaState(NamedTuple):

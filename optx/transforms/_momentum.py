@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from optx import _tree, _validate
+from optx import _complex, _tree, _validate
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
 
@@ -65,7 +65,7 @@ def trace(
     def init(params):
         return TraceState(
             _tree.zero_count(params),
-            _tree.zeros_like(params, accumulator_dtype),
+            _complex.first_moments_like(params, accumulator_dtype),
             hyperparams.init(params),
         )
 
@@ -113,7 +113,7 @@ def ema(
     def init(params):
         return EmaState(
             _tree.zero_count(params),
-            _tree.zeros_like(params, accumulator_dtype),
+            _complex.first_moments_like(params, accumulator_dtype),
             hyperparams.init(params),
         )
 
@@ -127,8 +127,19 @@ def ema(
         )
         correction = 1 / hyperparams.bias_correction(values, "decay", count) if debias else 1.0
         updates = jax.tree.map(
-            lambda e, g: (e.astype(jnp.float32) * correction).astype(g.dtype), new_ema, updates
+            lambda e, g: (e.astype(_wide_of(e)) * _as(correction, e)).astype(g.dtype),
+            new_ema,
+            updates,
         )
         return updates, EmaState(count, new_ema, hp)
 
     return GradientTransformation(init, update)
+
+
+def _wide_of(x: jax.Array) -> Any:
+    return jnp.complex64 if jnp.iscomplexobj(x) else jnp.float32
+
+
+def _as(scalar: Any, x: jax.Array) -> Any:
+    """A real scalar correction cast to complex for complex ``x`` (strict promotion)."""
+    return jnp.asarray(scalar).astype(jnp.complex64) if jnp.iscomplexobj(x) else scalar
