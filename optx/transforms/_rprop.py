@@ -85,7 +85,15 @@ def scale_by_rprop(
         max_step_size=max_step_size,
     )
 
+    public = _validate.current_call(call)
+
     def init(params):
+        _validate.refuse_complex(
+            public,
+            params,
+            "Rprop grows or shrinks each step size by whether sign(g) kept or flipped its sign "
+            "since the last step, and complex numbers have no sign to compare",
+        )
         hp = hyperparams.init(params)
         first = hp.values["learning_rate"]
         steps = jax.tree.map(
