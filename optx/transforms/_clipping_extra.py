@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from optx import _tree, _validate
+from optx import _complex, _tree, _validate
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
 
@@ -56,7 +56,7 @@ def clip_by_block_rms(threshold: ScalarOrSchedule) -> GradientTransformation:
 
         def one(g):
             wide = _tree.wide_dtype(g)
-            rms = jnp.sqrt(jnp.mean(jnp.square(g.astype(jnp.float32))))
+            rms = jnp.sqrt(jnp.mean(_tree.abs_sq(g.astype(_float32_or_complex64(g)))))
             factor = h["threshold"] / jnp.maximum(rms, h["threshold"])
             return (g.astype(wide) * factor.astype(wide)).astype(g.dtype)
 
@@ -66,13 +66,18 @@ def clip_by_block_rms(threshold: ScalarOrSchedule) -> GradientTransformation:
     return GradientTransformation(init, update)
 
 
+def _float32_or_complex64(x: jax.Array) -> Any:
+    """float32, or complex64 for complex ``x``: |x|**2 is then a float32 (real) value."""
+    return _complex.first_moment_dtype(x, jnp.float32)
+
+
 def _unit_norm(x: jax.Array) -> jax.Array:
     """Float32 L2 norm per output unit: over all axes but the last, kept as size-1 axes.
 
     Scalars and vectors are one unit. Kernels are laid out with the output last (Flax's
     ``(in, out)`` dense and ``HWIO`` conv kernels).
     """
-    squares = jnp.square(x.astype(jnp.float32))
+    squares = _tree.abs_sq(x.astype(_float32_or_complex64(x)))
     if x.ndim <= 1:
         return jnp.sqrt(jnp.sum(squares, keepdims=True))
     return jnp.sqrt(jnp.sum(squares, axis=tuple(range(x.ndim - 1)), keepdims=True))
