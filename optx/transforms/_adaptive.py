@@ -93,7 +93,9 @@ def scale_by_adam(
         when differentiating through it).
       mu_dtype: dtype of the first moment (e.g. ``jnp.bfloat16``); default float32 for
         floating params narrower than that, else the params' dtype.
-      nu_dtype: dtype of the second moment, as ``mu_dtype``.
+      nu_dtype: dtype of the second moment, as ``mu_dtype``. For complex params the
+        second moment (of ``|g|**2``) is real: float32 for complex64, and a complex
+        ``nu_dtype`` is read as its real dtype; ``mu`` stays complex.
       nesterov: Nesterov-accelerated moment (NAdam without a momentum schedule, as Optax).
       eps_convention: ``"corrected"`` (Optax, PyTorch) or ``"hat"`` (MXNet, TensorFlow),
         see above.

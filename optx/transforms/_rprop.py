@@ -59,6 +59,9 @@ def scale_by_rprop(
       >>> tx.update(jnp.array([2.0, 3.0]), state)[0]
       Array([0.12, 0.  ], dtype=float32)
 
+    Raises:
+      TypeError: at init, for complex params (the rule compares signs of g).
+
     References:
       Riedmiller and Braun, 1993, A direct adaptive method for faster backpropagation
       learning: the RPROP algorithm, https://doi.org/10.1109/ICNN.1993.298623

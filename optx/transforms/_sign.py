@@ -73,6 +73,9 @@ def scale_by_lion(
       >>> tx.update(jnp.array([0.5, -2.0]), tx.init(jnp.zeros(2)))[0]
       Array([ 1., -1.], dtype=float32)
 
+    Raises:
+      TypeError: at init, for complex params (the step is a sign per element).
+
     References:
       Chen et al., 2023, Symbolic Discovery of Optimization Algorithms,
       https://arxiv.org/abs/2302.06675
@@ -138,6 +141,7 @@ def scale_by_signum(
 
     Raises:
       ValueError: at update, when ``wd_lh`` is given and ``params`` are not.
+      TypeError: at init, for complex params (the step is a sign per element).
 
     References:
       Bernstein et al., 2018, signSGD: Compressed Optimisation for Non-Convex Problems,
