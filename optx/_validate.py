@@ -173,3 +173,23 @@ def _describe(low, high, low_open, high_open) -> str:
     if low is not None:
         return f"{'>' if low_open else '>='} {low:g}"
     return f"{'<' if high_open else '<='} {high:g}"
+
+
+def refuse_complex(call: str, params: Any, why: str) -> None:
+    """Raises TypeError when any leaf of ``params`` is complex, for rules undefined on C.
+
+    Called by ``init`` of the transforms whose rule needs an ordering or a sign of each
+    value (sign-based steps, elementwise bounds). ``call`` is the public call to name (take
+    it with `current_call` when the factory runs: ``init`` runs outside its context);
+    ``why`` says what the rule needs that complex numbers lack.
+    """
+    for path, leaf in jax.tree_util.tree_leaves_with_path(params):
+        dtype = getattr(leaf, "dtype", None)
+        if dtype is not None and np.issubdtype(dtype, np.complexfloating):
+            where = jax.tree_util.keystr(path) or "the params"
+            raise TypeError(
+                f"{call} does not support complex params (got {np.dtype(dtype).name} at "
+                f"{where}): {why}. Optimize the real and imaginary parts as separate real "
+                "params (e.g. params = (z.real, z.imag)), or choose an optimizer that "
+                "supports complex params (sgd, adam, ...)."
+            )

@@ -162,7 +162,12 @@ CASES = [
     Case("ema_params_adam", _ema_params, **_ADAM),
     Case("polyak_params_sgd", _polyak_params, **_SGD),
     Case("with_master_weights_adam", _master_weights, **_ADAM),
-    Case("conditionally_transform_adam", _conditionally, **_ADAM),
-    Case("keep_params_nonnegative_adam", _nonnegative, **_ADAM),
+    Case("conditionally_transform_adam", _conditionally, **_ADAM, refuses_complex="optx.clip"),
+    Case(
+        "keep_params_nonnegative_adam",
+        _nonnegative,
+        **_ADAM,
+        refuses_complex="optx.keep_params_nonnegative",
+    ),
     Case("flatten_adam", _flatten, **_ADAM),
 ]

@@ -30,6 +30,9 @@ class Case:
         (e.g. ``{"key": key}`` for noise), or None.
       hyperparam: a numeric hyperparameter name to read and set through the state.
       skip_checks: contract checks that do not apply, each with its reason.
+      refuses_complex: the public call whose ``init`` refuses complex params (its rule
+        needs a sign or an order of each value), named in the error; "" when complex
+        params are supported (tests/test_complex.py checks either way).
     """
 
     name: str
@@ -44,6 +47,7 @@ class Case:
     extra_args: Callable[[jax.Array], dict[str, Any]] | None = None
     hyperparam: str = "learning_rate"
     skip_checks: dict[str, str] = dataclasses.field(default_factory=dict)
+    refuses_complex: str = ""
 
     def build(self, **overrides: Any) -> Any:
         return self.make(**{**self.kwargs, **overrides})

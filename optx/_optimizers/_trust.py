@@ -21,7 +21,7 @@ from optx.transforms import (
     trace,
 )
 from optx.transforms._adam_common import ema_into
-from optx.transforms._adaptive import moments_like
+from optx.transforms._adaptive import moments_like, second_moments_like
 from optx.transforms._trust import fromage_rescale
 
 
@@ -41,7 +41,7 @@ def _adam_without_bias_correction(b1, b2, eps, eps_root) -> GradientTransformati
         return _MomentsState(
             _tree.zero_count(params),
             moments_like(params),
-            moments_like(params),
+            second_moments_like(params),
             hyperparams.init(params),
         )
 
@@ -61,8 +61,11 @@ def _adam_without_bias_correction(b1, b2, eps, eps_root) -> GradientTransformati
             wide = _tree.wide_dtype(m)
             gw = g.astype(wide)
             m = ema_into(c1, m, gw, wide)
-            v = ema_into(c2, v, gw * gw, wide)
-            u = m.astype(wide) / (jnp.sqrt(v.astype(wide) + root.astype(wide)) + eps_.astype(wide))
+            rw = _tree.real_dtype(wide)
+            v = ema_into(c2, v, _tree.abs_sq(gw), rw)
+            u = m.astype(wide) / (
+                jnp.sqrt(v.astype(rw) + root.astype(rw)) + eps_.astype(rw)
+            ).astype(wide)
             return u.astype(g.dtype), m, v
 
         updates, mu, nu = _tree.map_unzip(one, 3, updates, state.mu, state.nu)

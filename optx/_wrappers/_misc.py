@@ -127,7 +127,9 @@ def keep_params_nonnegative() -> GradientTransformation:
     call = "optx.keep_params_nonnegative"
 
     def init(params):
-        del params
+        _validate.refuse_complex(
+            call, params, "complex numbers are neither nonnegative nor negative (no order)"
+        )
         return EmptyState()
 
     def update(updates, state, params=None, **extra_args):

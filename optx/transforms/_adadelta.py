@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from optx import _tree, _validate
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
-from optx.transforms._adaptive import moments_like
+from optx.transforms._adaptive import second_moments_like
 
 
 class ScaleByAdadeltaState(NamedTuple):
@@ -63,8 +63,8 @@ def scale_by_adadelta(
     def init(params):
         return ScaleByAdadeltaState(
             _tree.zero_count(params),
-            moments_like(params),
-            moments_like(params),
+            second_moments_like(params),
+            second_moments_like(params),
             hyperparams.init(params),
         )
 
@@ -77,12 +77,13 @@ def scale_by_adadelta(
         def one(g, e_g, e_x):
             wide = _tree.wide_dtype(g)
             gw = g.astype(wide)
-            rho_, eps_ = h["rho"].astype(wide), h["eps"].astype(wide)
-            c = one_minus_rho.astype(wide)
-            e_g = (rho_ * e_g.astype(wide) + c * gw * gw).astype(e_g.dtype)
-            ratio = jnp.sqrt(e_x.astype(wide) + eps_) * jax.lax.rsqrt(e_g.astype(wide) + eps_)
-            u = ratio * gw
-            e_x = (rho_ * e_x.astype(wide) + c * u * u).astype(e_x.dtype)
+            rw = _tree.real_dtype(wide)
+            rho_, eps_ = h["rho"].astype(rw), h["eps"].astype(rw)
+            c = one_minus_rho.astype(rw)
+            e_g = (rho_ * e_g.astype(rw) + c * _tree.abs_sq(gw)).astype(e_g.dtype)
+            ratio = jnp.sqrt(e_x.astype(rw) + eps_) * jax.lax.rsqrt(e_g.astype(rw) + eps_)
+            u = ratio.astype(wide) * gw
+            e_x = (rho_ * e_x.astype(rw) + c * _tree.abs_sq(u)).astype(e_x.dtype)
             return u.astype(g.dtype), e_g, e_x
 
         updates, e_g, e_x = _tree.map_unzip(one, 3, updates, state.e_g, state.e_x)

@@ -12,7 +12,7 @@ from optx._constraints import CLOSED_UNIT_INTERVAL
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
 from optx.transforms._adam_common import adam_scalars, ema_into
-from optx.transforms._adaptive import moments_like
+from optx.transforms._adaptive import moments_like, second_moments_like
 
 
 class ScaleByBeliefState(NamedTuple):
@@ -92,7 +92,7 @@ def scale_by_belief(
         return ScaleByBeliefState(
             _tree.zero_count(params),
             moments_like(params),
-            moments_like(params),
+            second_moments_like(params),
             hyperparams.init(params),
         )
 
@@ -105,12 +105,13 @@ def scale_by_belief(
         def one(g, m, s):
             wide = _tree.wide_dtype(g)
             gw = g.astype(wide)
-            b2_, c_b2 = h["b2"].astype(wide), one_minus_b2.astype(wide)
+            rw = _tree.real_dtype(wide)
+            b2_, c_b2 = h["b2"].astype(rw), one_minus_b2.astype(rw)
             m = ema_into(one_minus_b1, m, gw, wide)
-            surprise = gw - m.astype(wide)
-            s = (b2_ * s.astype(wide) + c_b2 * surprise * surprise + h["eps_root"]).astype(s.dtype)
-            denom = jnp.sqrt(c2 * s.astype(wide)) + h["eps"]
-            return (c1 * m.astype(wide) / denom).astype(g.dtype), m, s
+            surprise = _tree.abs_sq(gw - m.astype(wide))
+            s = (b2_ * s.astype(rw) + c_b2 * surprise + h["eps_root"]).astype(s.dtype)
+            denom = (jnp.sqrt(c2 * s.astype(rw)) + h["eps"]).astype(wide)
+            return (c1.astype(wide) * m.astype(wide) / denom).astype(g.dtype), m, s
 
         updates, mu, nu = _tree.map_unzip(one, 3, updates, state.mu, state.nu)
         return updates, ScaleByBeliefState(count, mu, nu, hp)
@@ -168,7 +169,7 @@ def scale_by_yogi(
 
     def init(params):
         nu = jax.tree.map(
-            lambda x: jnp.full_like(x, initial_accumulator_value), moments_like(params)
+            lambda x: jnp.full_like(x, initial_accumulator_value), second_moments_like(params)
         )
         return ScaleByYogiState(
             _tree.zero_count(params), moments_like(params), nu, hyperparams.init(params)
@@ -183,14 +184,15 @@ def scale_by_yogi(
         def one(g, m, v):
             wide = _tree.wide_dtype(g)
             gw = g.astype(wide)
+            rw = _tree.real_dtype(wide)
             b1_ = h["b1"].astype(wide)
-            c_b1, c_b2 = one_minus_b1.astype(wide), one_minus_b2.astype(wide)
+            c_b1, c_b2 = one_minus_b1.astype(wide), one_minus_b2.astype(rw)
             m = (b1_ * m.astype(wide) + c_b1 * gw).astype(m.dtype)
-            g2 = gw * gw
-            vw = v.astype(wide)
+            g2 = _tree.abs_sq(gw)  # real: sign(v - |g|**2) is defined for complex params
+            vw = v.astype(rw)
             v = (vw - c_b2 * jnp.sign(vw - g2) * g2).astype(v.dtype)
-            denom = jnp.sqrt(c2 * v.astype(wide) + h["eps_root"]) + h["eps"]
-            return (c1 * m.astype(wide) / denom).astype(g.dtype), m, v
+            denom = (jnp.sqrt(c2 * v.astype(rw) + h["eps_root"]) + h["eps"]).astype(wide)
+            return (c1.astype(wide) * m.astype(wide) / denom).astype(g.dtype), m, v
 
         updates, mu, nu = _tree.map_unzip(one, 3, updates, state.mu, state.nu)
         return updates, ScaleByYogiState(count, mu, nu, hp)
@@ -255,7 +257,7 @@ def scale_by_qhadam(
         return ScaleByQhadamState(
             _tree.zero_count(params),
             moments_like(params),
-            moments_like(params),
+            second_moments_like(params),
             hyperparams.init(params),
         )
 
@@ -274,12 +276,14 @@ def scale_by_qhadam(
         def one(g, m, v):
             wide = _tree.wide_dtype(g)
             gw = g.astype(wide)
-            b1_, b2_ = h["b1"].astype(wide), h["b2"].astype(wide)
-            c_b1, c_b2 = one_minus_b1.astype(wide), one_minus_b2.astype(wide)
+            rw = _tree.real_dtype(wide)
+            b1_, b2_ = h["b1"].astype(wide), h["b2"].astype(rw)
+            c_b1, c_b2 = one_minus_b1.astype(wide), one_minus_b2.astype(rw)
             m = (b1_ * m.astype(wide) + c_b1 * gw).astype(m.dtype)
-            v = (b2_ * v.astype(wide) + c_b2 * gw * gw).astype(v.dtype)
-            numer = g1 * gw + w1 * m.astype(wide)
-            denom = jnp.sqrt(g2 * gw * gw + w2 * v.astype(wide)) + h["eps"]
+            g_sq = _tree.abs_sq(gw)
+            v = (b2_ * v.astype(rw) + c_b2 * g_sq).astype(v.dtype)
+            numer = g1.astype(wide) * gw + w1.astype(wide) * m.astype(wide)
+            denom = (jnp.sqrt(g2 * g_sq + w2 * v.astype(rw)) + h["eps"]).astype(wide)
             return (numer / denom).astype(g.dtype), m, v
 
         updates, mu, nu = _tree.map_unzip(one, 3, updates, state.mu, state.nu)

@@ -11,7 +11,7 @@ from optx import _tree, _validate
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
 from optx.transforms._adam_common import adam_scalars, ema_into
-from optx.transforms._adaptive import moments_like
+from optx.transforms._adaptive import moments_like, second_moments_like
 
 
 class ScaleByAdamaxState(NamedTuple):
@@ -96,7 +96,7 @@ def scale_by_adamax(
         return ScaleByAdamaxState(
             _tree.zero_count(params),
             moments_like(params),
-            moments_like(params),
+            second_moments_like(params),
             hyperparams.init(params),
         )
 
@@ -111,12 +111,14 @@ def scale_by_adamax(
         def one(g, m, n):
             wide = _tree.wide_dtype(g)
             gw = g.astype(wide)
-            eps_ = h["eps"].astype(wide)
+            rw = _tree.real_dtype(wide)
+            eps_ = h["eps"].astype(rw)
             m = ema_into(one_minus_b1, m, gw, wide)
             magnitude = jnp.abs(gw) + eps_ if eps_in_max else jnp.abs(gw)
-            n = jnp.maximum(h["b2"].astype(wide) * n.astype(wide), magnitude).astype(n.dtype)
-            denom = n.astype(wide) if eps_in_max else n.astype(wide) + eps_
-            return (c1 * m.astype(wide) / denom).astype(g.dtype), m, n
+            n = jnp.maximum(h["b2"].astype(rw) * n.astype(rw), magnitude).astype(n.dtype)
+            denom = n.astype(rw) if eps_in_max else n.astype(rw) + eps_
+            num = c1.astype(wide) * m.astype(wide)
+            return (num / denom.astype(wide)).astype(g.dtype), m, n
 
         updates, mu, nu = _tree.map_unzip(one, 3, updates, state.mu, state.nu)
         return updates, ScaleByAdamaxState(count, mu, nu, hp)
@@ -180,8 +182,8 @@ def scale_by_amsgrad(
         return ScaleByAmsgradState(
             _tree.zero_count(params),
             moments_like(params, mu_dtype),
-            moments_like(params, nu_dtype),
-            moments_like(params, nu_dtype),
+            second_moments_like(params, nu_dtype),
+            second_moments_like(params, nu_dtype),
             hyperparams.init(params),
         )
 
@@ -194,16 +196,18 @@ def scale_by_amsgrad(
         def one(g, m, v, v_max):
             wide = _tree.wide_dtype(g)
             gw = g.astype(wide)
+            rw = _tree.real_dtype(wide)
             m = ema_into(one_minus_b1, m, gw, wide)
-            v = ema_into(one_minus_b2, v, gw * gw, wide)
+            v = ema_into(one_minus_b2, v, _tree.abs_sq(gw), rw)
             if max_of == "raw":
-                v_max = jnp.maximum(v_max.astype(wide), v.astype(wide)).astype(v_max.dtype)
-                second = c2 * v_max.astype(wide)
+                v_max = jnp.maximum(v_max.astype(rw), v.astype(rw)).astype(v_max.dtype)
+                second = c2 * v_max.astype(rw)
             else:
-                v_max = jnp.maximum(v_max.astype(wide), c2 * v.astype(wide)).astype(v_max.dtype)
-                second = v_max.astype(wide)
+                v_max = jnp.maximum(v_max.astype(rw), c2 * v.astype(rw)).astype(v_max.dtype)
+                second = v_max.astype(rw)
             denom = jnp.sqrt(second + h["eps_root"]) + h["eps"]
-            return (c1 * m.astype(wide) / denom).astype(g.dtype), m, v, v_max
+            num = c1.astype(wide) * m.astype(wide)
+            return (num / denom.astype(wide)).astype(g.dtype), m, v, v_max
 
         updates, mu, nu, nu_max = _tree.map_unzip(one, 4, updates, state.mu, state.nu, state.nu_max)
         return updates, ScaleByAmsgradState(count, mu, nu, nu_max, hp)
@@ -278,7 +282,7 @@ def scale_by_nadam(
         return ScaleByNadamState(
             _tree.zero_count(params),
             moments_like(params, mu_dtype),
-            moments_like(params, nu_dtype),
+            second_moments_like(params, nu_dtype),
             _tree.place(
                 jnp.ones([], _tree.scalar_dtype(params)), _tree.replicated_sharding(params)
             ),
@@ -307,10 +311,12 @@ def scale_by_nadam(
         def one(g, m, v):
             wide = _tree.wide_dtype(g)
             gw = g.astype(wide)
+            rw = _tree.real_dtype(wide)
             m = ema_into(one_minus_b1, m, gw, wide)
-            v = ema_into(one_minus_b2, v, gw * gw, wide)
-            denom = jnp.sqrt(c2 * v.astype(wide) + h["eps_root"]) + h["eps"]
-            return ((c_g * gw + c_m * m.astype(wide)) / denom).astype(g.dtype), m, v
+            v = ema_into(one_minus_b2, v, _tree.abs_sq(gw), rw)
+            denom = (jnp.sqrt(c2 * v.astype(rw) + h["eps_root"]) + h["eps"]).astype(wide)
+            num = c_g.astype(wide) * gw + c_m.astype(wide) * m.astype(wide)
+            return (num / denom).astype(g.dtype), m, v
 
         updates, mu, nu = _tree.map_unzip(one, 3, updates, state.mu, state.nu)
         return updates, ScaleByNadamState(count, mu, nu, product, hp)

@@ -93,7 +93,9 @@ def scale_by_adam(
         when differentiating through it).
       mu_dtype: dtype of the first moment (e.g. ``jnp.bfloat16``); default float32 for
         floating params narrower than that, else the params' dtype.
-      nu_dtype: dtype of the second moment, as ``mu_dtype``.
+      nu_dtype: dtype of the second moment, as ``mu_dtype``. For complex params the
+        second moment (of ``|g|**2``) is real: float32 for complex64, and a complex
+        ``nu_dtype`` is read as its real dtype; ``mu`` stays complex.
       nesterov: Nesterov-accelerated moment (NAdam without a momentum schedule, as Optax).
       eps_convention: ``"corrected"`` (Optax, PyTorch) or ``"hat"`` (MXNet, TensorFlow),
         see above.
@@ -124,7 +126,7 @@ def scale_by_adam(
         return ScaleByAdamState(
             _tree.zero_count(params),
             moments_like(params, mu_dtype),
-            moments_like(params, nu_dtype),
+            second_moments_like(params, nu_dtype),
             hyperparams.init(params),
         )
 
@@ -157,7 +159,7 @@ def scale_by_adam(
             wide = _wide(g)
             gw = g.astype(wide)
             m = ema_into(one_minus_b1, m, gw, wide)
-            v = ema_into(one_minus_b2, v, gw * gw, wide)
+            v = ema_into(one_minus_b2, v, _tree.abs_sq(gw), _tree.real_dtype(wide))
             if nesterov:
                 num = m_coef.astype(wide) * m.astype(wide) + g_coef.astype(wide) * gw
             else:
@@ -178,6 +180,22 @@ def moments_like(params: Any, dtype: Any = None) -> Any:
     return jax.tree.map(
         lambda p: jnp.zeros_like(p, dtype=_tree.wide_dtype(jnp.result_type(p))), params
     )
+
+
+def second_moments_like(params: Any, dtype: Any = None) -> Any:
+    """Zero second moments (of ``|g|**2``) placed like ``params``, in a REAL dtype.
+
+    As `moments_like`, but a complex leaf gets its real dtype (float32 for complex64): the
+    moment of ``|g|**2 = re**2 + im**2`` is real, so it is stored real (half the memory of a
+    complex buffer with a zero imaginary part), and a complex ``dtype`` is read as its real
+    dtype.
+    """
+
+    def one(p):
+        wide = _tree.wide_dtype(jnp.result_type(p)) if dtype is None else dtype
+        return jnp.zeros_like(p, dtype=_tree.real_dtype(wide))
+
+    return jax.tree.map(one, params)
 
 
 def _rms_denominator(v, h, wide, eps_in_sqrt):
@@ -222,7 +240,7 @@ def scale_by_rms(
     hyperparams = Hyperparams(call, decay=decay, eps=eps, decays=("decay",))
 
     def init(params):
-        nu = jax.tree.map(lambda x: jnp.full_like(x, initial_scale), moments_like(params))
+        nu = jax.tree.map(lambda x: jnp.full_like(x, initial_scale), second_moments_like(params))
         return ScaleByRmsState(_tree.zero_count(params), nu, hyperparams.init(params))
 
     def update(updates, state, params=None, **extra_args):
@@ -237,9 +255,10 @@ def scale_by_rms(
         def one(g, v):
             wide = _wide(g)
             gw = g.astype(wide)
-            d, c = h["decay"].astype(wide), one_minus_d.astype(wide)
-            v = (d * v.astype(wide) + c * gw * gw).astype(v.dtype)
-            u = gw * _rms_denominator(c2 * v.astype(wide), h, wide, eps_in_sqrt)
+            rw = _tree.real_dtype(wide)
+            d, c = h["decay"].astype(rw), one_minus_d.astype(rw)
+            v = (d * v.astype(rw) + c * _tree.abs_sq(gw)).astype(v.dtype)
+            u = gw * _rms_denominator(c2 * v.astype(rw), h, rw, eps_in_sqrt).astype(wide)
             return u.astype(g.dtype), v
 
         updates, nu = _tree.map_unzip(one, 2, updates, state.nu)
@@ -286,7 +305,7 @@ def scale_by_stddev(
 
     def init(params):
         mu = moments_like(params)
-        nu = jax.tree.map(lambda x: jnp.full_like(x, initial_scale), mu)
+        nu = jax.tree.map(lambda x: jnp.full_like(x, initial_scale), second_moments_like(params))
         return ScaleByStddevState(_tree.zero_count(params), mu, nu, hyperparams.init(params))
 
     def update(updates, state, params=None, **extra_args):
@@ -301,12 +320,13 @@ def scale_by_stddev(
         def one(g, m, v):
             wide = _wide(g)
             gw = g.astype(wide)
-            d, d_c = h["decay"].astype(wide), one_minus_d.astype(wide)
-            m = (d * m.astype(wide) + d_c * gw).astype(m.dtype)
-            v = (d * v.astype(wide) + d_c * gw * gw).astype(v.dtype)
-            m_hat = c * m.astype(wide)
-            variance = c * v.astype(wide) - m_hat * m_hat
-            u = gw * _rms_denominator(variance, h, wide, eps_in_sqrt)
+            rw = _tree.real_dtype(wide)
+            d, d_c = h["decay"].astype(rw), one_minus_d.astype(rw)
+            m = (d.astype(wide) * m.astype(wide) + d_c.astype(wide) * gw).astype(m.dtype)
+            v = (d * v.astype(rw) + d_c * _tree.abs_sq(gw)).astype(v.dtype)
+            m_hat_sq = _tree.abs_sq(m.astype(wide)) * jnp.asarray(c, rw) ** 2
+            variance = c * v.astype(rw) - m_hat_sq
+            u = gw * _rms_denominator(variance, h, rw, eps_in_sqrt).astype(wide)
             return u.astype(g.dtype), m, v
 
         updates, mu, nu = _tree.map_unzip(one, 3, updates, state.mu, state.nu)
@@ -349,7 +369,7 @@ def scale_by_rss(
 
     def init(params):
         sums = jax.tree.map(
-            lambda x: jnp.full_like(x, initial_accumulator_value), moments_like(params)
+            lambda x: jnp.full_like(x, initial_accumulator_value), second_moments_like(params)
         )
         return ScaleByRssState(_tree.zero_count(params), sums, hyperparams.init(params))
 
@@ -361,14 +381,15 @@ def scale_by_rss(
         def one(g, s):
             wide = _wide(g)
             gw = g.astype(wide)
-            s = (s.astype(wide) + gw * gw).astype(s.dtype)
-            sw = s.astype(wide)
-            eps_ = h["eps"].astype(wide)
+            rw = _tree.real_dtype(wide)
+            s = (s.astype(rw) + _tree.abs_sq(gw)).astype(s.dtype)
+            sw = s.astype(rw)
+            eps_ = h["eps"].astype(rw)
             if eps_in_sqrt:
                 inverse = jnp.where(sw + eps_ > 0, jax.lax.rsqrt(sw + eps_), 0.0)
             else:
                 inverse = 1 / (jnp.sqrt(sw) + eps_)
-            return (gw * inverse).astype(g.dtype), s
+            return (gw * inverse.astype(wide)).astype(g.dtype), s
 
         updates, sums = _tree.map_unzip(one, 2, updates, state.sum_of_squares)
         return updates, ScaleByRssState(_tree.safe_increment(state.count), sums, hp)

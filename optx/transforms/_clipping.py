@@ -39,8 +39,16 @@ def clip(max_delta: ScalarOrSchedule) -> GradientTransformation:
     call = "optx.clip"
     _validate.check_positive(call, "max_delta", max_delta)
     hyperparams = Hyperparams(call, max_delta=max_delta)
+    public = _validate.current_call(call)
 
     def init(params):
+        _validate.refuse_complex(
+            public,
+            params,
+            "it clips each element to the real interval [-max_delta, max_delta], and complex "
+            "numbers have no order (clip_by_global_norm and clip_by_block_rms bound |g| and "
+            "accept complex params)",
+        )
         return ClipState(_tree.zero_count(params), hyperparams.init(params))
 
     def update(updates, state, params=None, **extra_args):

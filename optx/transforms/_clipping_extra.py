@@ -56,7 +56,7 @@ def clip_by_block_rms(threshold: ScalarOrSchedule) -> GradientTransformation:
 
         def one(g):
             wide = _tree.wide_dtype(g)
-            rms = jnp.sqrt(jnp.mean(jnp.square(g.astype(wide))))
+            rms = jnp.sqrt(jnp.mean(_tree.abs_sq(g.astype(wide))))
             factor = h["threshold"] / jnp.maximum(rms, h["threshold"])
             return (g.astype(wide) * factor.astype(wide)).astype(g.dtype)
 
@@ -72,7 +72,7 @@ def _unit_norm(x: jax.Array) -> jax.Array:
     Scalars and vectors are one unit. Kernels are laid out with the output last (Flax's
     ``(in, out)`` dense and ``HWIO`` conv kernels).
     """
-    squares = jnp.square(x.astype(_tree.wide_dtype(x)))
+    squares = _tree.abs_sq(x.astype(_tree.wide_dtype(x)))
     if x.ndim <= 1:
         return jnp.sqrt(jnp.sum(squares, keepdims=True))
     return jnp.sqrt(jnp.sum(squares, axis=tuple(range(x.ndim - 1)), keepdims=True))

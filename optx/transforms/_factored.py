@@ -218,24 +218,28 @@ def _factored_rms(
         # instead of storing a param-sized temporary that two reductions (or a reduction and
         # the update) would read.
         def one(g, v_row, v_col, v, p):
+            # Complex params: the statistics are of |g|**2 (real, as the state), and the
+            # means of squares take conj(g) in the second factor (a no-op for real g).
             wide = _tree.wide_dtype(g)
+            rw = _tree.real_dtype(wide)
             gw = g.astype(wide)
-            b = beta.astype(wide)
-            eps = h["epsilon"].astype(wide)
+            b = beta.astype(rw)
+            eps = h["epsilon"].astype(rw)
             which = axes(g)
             if which is None:
-                v = (b * v.astype(wide) + (1 - b) * (gw * gw + eps)).astype(v.dtype)
+                v = (b * v.astype(rw) + (1 - b) * (_tree.abs_sq(gw) + eps)).astype(v.dtype)
                 vw = v.astype(wide)
                 u = gw * jax.lax.rsqrt(vw)
                 needs_ms = clipping_threshold is not None
+                mean_square = jnp.mean(((gw / vw) * jnp.conj(gw)).real) if needs_ms else None
                 return (
-                    rescale(u, jnp.mean((gw / vw) * gw) if needs_ms else None, p).astype(g.dtype),
+                    rescale(u, mean_square, p).astype(g.dtype),
                     v_row,
                     v_col,
                     v,
                 )
             col, row = which
-            mean_row = jnp.mean(gw * gw, axis=row) + eps
+            mean_row = jnp.mean(_tree.abs_sq(gw), axis=row) + eps
             mean_col = jnp.mean(jnp.abs(gw) * jnp.abs(gw), axis=col) + eps
             v_row = (b * v_row + (1 - b) * mean_row).astype(v_row.dtype)
             v_col = (b * v_col + (1 - b) * mean_col).astype(v_col.dtype)
@@ -245,8 +249,10 @@ def _factored_rms(
             col_factor = jnp.expand_dims(jax.lax.rsqrt(v_col), col).astype(wide)
             u = gw * row_factor * col_factor
             if clipping_threshold is not None:
-                squares = (gw * (row_factor * row_factor)) * (gw * (col_factor * col_factor))
-                u = rescale(u, jnp.mean(squares), p)
+                squares = (gw * (row_factor * row_factor)) * (
+                    jnp.conj(gw) * (col_factor * col_factor)
+                )
+                u = rescale(u, jnp.mean(squares.real), p)
             return u.astype(g.dtype), v_row, v_col, v
 
         updates, v_row, v_col, v = _tree.map_unzip(
@@ -261,7 +267,7 @@ def _factored_rms(
 
 def _leaf_rms(x: jax.Array) -> jax.Array:
     x = x.astype(_tree.wide_dtype(x))
-    return jnp.sqrt(jnp.mean(x * x))
+    return jnp.sqrt(jnp.mean(_tree.abs_sq(x)))
 
 
 def scale_by_param_block_rms(min_scale: float = 1e-3) -> GradientTransformation:
@@ -281,7 +287,8 @@ def scale_by_param_block_rms(min_scale: float = 1e-3) -> GradientTransformation:
 
         def one(u, p):
             factor = jnp.maximum(min_scale, _leaf_rms(p))
-            return (u.astype(_tree.wide_dtype(u)) * factor).astype(u.dtype)
+            wide = _tree.wide_dtype(u)
+            return (u.astype(wide) * factor.astype(wide)).astype(u.dtype)
 
         return jax.tree.map(one, updates, params), state
 

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from optx import _tree, _validate
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
-from optx.transforms._adaptive import moments_like
+from optx.transforms._adaptive import moments_like, second_moments_like
 
 
 class ScaleByFtmlState(NamedTuple):
@@ -77,8 +77,8 @@ def scale_by_ftml(
     def init(params):
         return ScaleByFtmlState(
             _tree.zero_count(params),
-            moments_like(params),
-            moments_like(params),
+            second_moments_like(params),
+            second_moments_like(params),
             moments_like(params),
             hyperparams.init(params),
         )
@@ -98,10 +98,11 @@ def scale_by_ftml(
         def one(g, d, v, z, w):
             wide = _tree.wide_dtype(g)
             gw, ww = g.astype(wide), w.astype(wide)
-            b1_, b2_ = h["b1"].astype(wide), h["b2"].astype(wide)
-            v = (b2_ * v.astype(wide) + one_minus_b2.astype(wide) * gw * gw).astype(v.dtype)
-            d_new = (d_scale * (jnp.sqrt(c2 * v.astype(wide)) + h["eps"])).astype(d.dtype)
-            sigma = d_new.astype(wide) - b1_ * d.astype(wide)
+            rw = _tree.real_dtype(wide)
+            b1_, b2_ = h["b1"].astype(wide), h["b2"].astype(rw)
+            v = (b2_ * v.astype(rw) + one_minus_b2.astype(rw) * _tree.abs_sq(gw)).astype(v.dtype)
+            d_new = (d_scale * (jnp.sqrt(c2 * v.astype(rw)) + h["eps"])).astype(d.dtype)
+            sigma = (d_new.astype(rw) - h["b1"].astype(rw) * d.astype(rw)).astype(wide)
             z = (b1_ * z.astype(wide) + one_minus_b1.astype(wide) * gw - sigma * ww).astype(z.dtype)
             u = -z.astype(wide) / d_new.astype(wide) - ww
             return u.astype(g.dtype), d_new, v, z

@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from optx import _tree, _validate
+from optx import _complex, _tree, _validate
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
 
@@ -81,7 +81,7 @@ def trace(
     def init(params):
         return TraceState(
             _tree.zero_count(params),
-            _tree.zeros_like(params, accumulator_dtype),
+            _complex.first_moments_like(params, accumulator_dtype),
             hyperparams.init(params),
         )
 
@@ -132,7 +132,7 @@ def ema(
     def init(params):
         return EmaState(
             _tree.zero_count(params),
-            _tree.zeros_like(params, accumulator_dtype),
+            _complex.first_moments_like(params, accumulator_dtype),
             hyperparams.init(params),
         )
 
@@ -146,10 +146,15 @@ def ema(
         )
         correction = 1 / hyperparams.bias_correction(values, "decay", count) if debias else 1.0
         updates = jax.tree.map(
-            lambda e, g: (e.astype(_tree.wide_dtype(e)) * correction).astype(g.dtype),
+            lambda e, g: (e.astype(_tree.wide_dtype(e)) * _as(correction, e)).astype(g.dtype),
             new_ema,
             updates,
         )
         return updates, EmaState(count, new_ema, hp)
 
     return GradientTransformation(init, update)
+
+
+def _as(scalar: Any, x: jax.Array) -> Any:
+    """A real scalar correction cast to ``x``'s wide dtype (complex for complex ``x``)."""
+    return jnp.asarray(scalar).astype(_tree.wide_dtype(x))

@@ -103,7 +103,7 @@ def scale_by_novograd(
         def one(g, m_old, n, p=None):
             wide = _tree.wide_dtype(g)
             gw = g.astype(wide)
-            squared = jnp.sum(jnp.square(gw)).astype(n.dtype)
+            squared = _tree.squared_norm(gw).astype(n.dtype)
             n = jnp.where(first, squared, h["b2"] * n + one_minus_b2 * squared)
             scale = (1 / (jnp.sqrt(n + h["eps_root"]) + h["eps"])).astype(wide)
             m = h["b1"].astype(wide) * m_old.astype(wide) + scale * gw

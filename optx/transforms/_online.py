@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from optx import _tree, _validate
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
-from optx.transforms._adaptive import moments_like
+from optx.transforms._adaptive import moments_like, second_moments_like
 
 
 class ScaleByFtrlState(NamedTuple):
@@ -85,7 +85,7 @@ def scale_by_ftrl(
         return ScaleByFtrlState(
             _tree.zero_count(params),
             moments_like(params),
-            moments_like(params),
+            second_moments_like(params),
             hyperparams.init(params),
         )
 
@@ -97,16 +97,21 @@ def scale_by_ftrl(
         h, hp = hyperparams.resolve(state.hyperparams, state.count)
 
         def one(g, w, z, n):
+            # Complex params: n sums |g|**2 (real), and the L1 step is the complex
+            # soft-threshold (jnp.sign(z) = z / |z|): |w| shrinks, the phase is kept.
             wide = _tree.wide_dtype(z)
+            rw = _tree.real_dtype(wide)
             gw, ww = g.astype(wide), w.astype(wide)
-            lr, l1 = h["learning_rate"].astype(wide), h["lambda1"].astype(wide)
-            beta_, wd = h["beta"].astype(wide), h["weight_decay"].astype(wide)
-            n_old = n.astype(wide)
-            n = (n_old + gw * gw).astype(n.dtype)
-            sqrt_n = jnp.sqrt(n.astype(wide))
-            z = (z.astype(wide) + gw - (sqrt_n - jnp.sqrt(n_old)) * ww / lr).astype(z.dtype)
+            lr, l1 = h["learning_rate"].astype(rw), h["lambda1"].astype(rw)
+            beta_, wd = h["beta"].astype(rw), h["weight_decay"].astype(rw)
+            n_old = n.astype(rw)
+            n = (n_old + _tree.abs_sq(gw)).astype(n.dtype)
+            sqrt_n = jnp.sqrt(n.astype(rw))
+            shift = ((sqrt_n - jnp.sqrt(n_old)) / lr).astype(wide)
+            z = (z.astype(wide) + gw - shift * ww).astype(z.dtype)
             zw = z.astype(wide)
-            w_new = (jnp.sign(zw) * l1 - zw) / ((beta_ + sqrt_n) / lr + wd)
+            scale = (1 / ((beta_ + sqrt_n) / lr + wd)).astype(wide)
+            w_new = (jnp.sign(zw) * l1.astype(wide) - zw) * scale
             w_new = jnp.where(jnp.abs(zw) > l1, w_new, 0.0)
             return (w_new - ww).astype(g.dtype), z, n
 
@@ -161,7 +166,8 @@ def scale_by_dcasgd(lamda: ScalarOrSchedule = 0.04) -> GradientTransformation:
             wide = _tree.wide_dtype(g)
             gw = g.astype(wide)
             delay = w.astype(wide) - w_prev.astype(wide)
-            u = gw + h["lamda"].astype(wide) * gw * gw * delay
+            # Complex params: the diagonal of g g^H, |g|**2 (real), stands for g * g.
+            u = gw + h["lamda"].astype(wide) * _tree.abs_sq(gw).astype(wide) * delay
             return u.astype(g.dtype), w.astype(w_prev.dtype)
 
         updates, prev = _tree.map_unzip(one, 2, updates, params, state.prev_params)

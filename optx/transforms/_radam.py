@@ -11,7 +11,7 @@ from optx import _tree, _validate
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
 from optx.transforms._adam_common import ema_into
-from optx.transforms._adaptive import moments_like
+from optx.transforms._adaptive import moments_like, second_moments_like
 
 
 class ScaleByRadamState(NamedTuple):
@@ -107,7 +107,7 @@ def scale_by_radam(
         return ScaleByRadamState(
             _tree.zero_count(params),
             moments_like(params),
-            moments_like(params),
+            second_moments_like(params),
             hyperparams.init(params),
         )
 
@@ -133,17 +133,18 @@ def scale_by_radam(
         def one(g, m, v):
             wide = _tree.wide_dtype(g)
             gw = g.astype(wide)
+            rw = _tree.real_dtype(wide)
             m = ema_into(one_minus_b1, m, gw, wide)
-            v = ema_into(one_minus_b2, v, gw * gw, wide)
-            m_hat = c1 * m.astype(wide)
+            v = ema_into(one_minus_b2, v, _tree.abs_sq(gw), rw)
+            m_hat = c1.astype(wide) * m.astype(wide)
             if eps_hat:
-                denom = (jnp.sqrt(v.astype(wide) + h["eps_root"]) + h["eps"]) * jnp.sqrt(c2)
+                denom = (jnp.sqrt(v.astype(rw) + h["eps_root"]) + h["eps"]) * jnp.sqrt(c2)
             else:
-                denom = jnp.sqrt(c2 * v.astype(wide) + h["eps_root"]) + h["eps"]
+                denom = jnp.sqrt(c2 * v.astype(rw) + h["eps_root"]) + h["eps"]
             if use_softplus:
                 smooth = jnp.logaddexp(safe_beta * denom, 0.0) / safe_beta
                 denom = jnp.where(beta > 0, smooth, denom)
-            u = jnp.where(rectify, r * m_hat / denom, m_hat)
+            u = jnp.where(rectify, r.astype(wide) * m_hat / denom.astype(wide), m_hat)
             return u.astype(g.dtype), m, v
 
         updates, mu, nu = _tree.map_unzip(one, 3, updates, state.mu, state.nu)

@@ -59,6 +59,9 @@ def scale_by_rprop(
       >>> tx.update(jnp.array([2.0, 3.0]), state)[0]
       Array([0.12, 0.  ], dtype=float32)
 
+    Raises:
+      TypeError: at init, for complex params (the rule compares signs of g).
+
     References:
       Riedmiller and Braun, 1993, A direct adaptive method for faster backpropagation
       learning: the RPROP algorithm, https://doi.org/10.1109/ICNN.1993.298623
@@ -85,7 +88,15 @@ def scale_by_rprop(
         max_step_size=max_step_size,
     )
 
+    public = _validate.current_call(call)
+
     def init(params):
+        _validate.refuse_complex(
+            public,
+            params,
+            "Rprop grows or shrinks each step size by whether sign(g) kept or flipped its sign "
+            "since the last step, and complex numbers have no sign to compare",
+        )
         hp = hyperparams.init(params)
         first = hp.values["learning_rate"]
         steps = jax.tree.map(

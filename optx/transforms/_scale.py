@@ -118,10 +118,19 @@ def scale_by_sign() -> GradientTransformation:
       >>> tx = optx.scale_by_sign()
       >>> tx.update(jnp.array([-3.0, 0.0, 0.5]), tx.init(None))[0]
       Array([-1.,  0.,  1.], dtype=float32)
+
+    Raises:
+      TypeError: at ``init``, for complex params (sign(z) of a complex z is z / |z|).
     """
+    public = _validate.current_call("optx.scale_by_sign")
 
     def init(params):
-        del params
+        _validate.refuse_complex(
+            public,
+            params,
+            "the step is sign(g) per element (+1 or -1), and sign(z) of a complex z is z / |z|, "
+            "not a choice between two directions",
+        )
         return EmptyState()
 
     def update(updates, state, params=None, **extra_args):

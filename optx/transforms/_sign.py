@@ -13,6 +13,11 @@ from optx._hyperparams import Hyperparams, HyperparamsState
 from optx.transforms._adam_common import ema_into
 from optx.transforms._adaptive import moments_like
 
+_SIGN_RULE = (
+    "the step is sign(...) per element (+1 or -1), and sign(z) of a complex z is z / |z|, "
+    "not a choice between two directions"
+)
+
 
 class ScaleByLionState(NamedTuple):
     """State of `scale_by_lion`: the momentum.
@@ -68,6 +73,9 @@ def scale_by_lion(
       >>> tx.update(jnp.array([0.5, -2.0]), tx.init(jnp.zeros(2)))[0]
       Array([ 1., -1.], dtype=float32)
 
+    Raises:
+      TypeError: at init, for complex params (the step is a sign per element).
+
     References:
       Chen et al., 2023, Symbolic Discovery of Optimization Algorithms,
       https://arxiv.org/abs/2302.06675
@@ -76,8 +84,10 @@ def scale_by_lion(
     _validate.check_unit_interval(call, "b1", b1)
     _validate.check_range(call, "b2", b2, 0.0, 1.0, low_open=True, high_open=True)
     hyperparams = Hyperparams(call, b1=b1, b2=b2, decays=("b2",))
+    public = _validate.current_call(call)
 
     def init(params):
+        _validate.refuse_complex(public, params, _SIGN_RULE)
         return ScaleByLionState(
             _tree.zero_count(params), moments_like(params, mu_dtype), hyperparams.init(params)
         )
@@ -131,6 +141,7 @@ def scale_by_signum(
 
     Raises:
       ValueError: at update, when ``wd_lh`` is given and ``params`` are not.
+      TypeError: at init, for complex params (the step is a sign per element).
 
     References:
       Bernstein et al., 2018, signSGD: Compressed Optimisation for Non-Convex Problems,
@@ -143,8 +154,10 @@ def scale_by_signum(
         _validate.check_non_negative(call, "wd_lh", wd_lh)
         specs["wd_lh"] = wd_lh
     hyperparams = Hyperparams(call, decays=("momentum",), **specs)
+    public = _validate.current_call(call)
 
     def init(params):
+        _validate.refuse_complex(public, params, _SIGN_RULE)
         return ScaleBySignumState(
             _tree.zero_count(params),
             moments_like(params, accumulator_dtype),

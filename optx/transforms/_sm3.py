@@ -119,7 +119,8 @@ def scale_by_sm3(
                 previous = _along(accumulators[0], 0, ndim)
                 for axis in range(1, ndim):
                     previous = jnp.minimum(previous, _along(accumulators[axis], axis, ndim))
-            s = c.astype(wide) * gw * gw + b2_.astype(wide) * previous.astype(wide)
+            rw = _tree.real_dtype(wide)
+            s = c.astype(rw) * _tree.abs_sq(gw) + b2_.astype(rw) * previous.astype(rw)
             if ndim < 2:
                 new_accumulators = (s.astype(accumulators[0].dtype),)
             else:
@@ -127,7 +128,8 @@ def scale_by_sm3(
                     jnp.max(s, axis=tuple(a for a in range(ndim) if a != axis)).astype(acc.dtype)
                     for axis, acc in enumerate(accumulators)
                 )
-            normalized = jnp.where(s > 0, gw * jax.lax.rsqrt(s + h["eps"].astype(wide)), 0.0)
+            inverse = jax.lax.rsqrt(s + h["eps"].astype(rw)).astype(wide)
+            normalized = jnp.where(s > 0, gw * inverse, 0.0)
             b1_ = h["b1"].astype(wide)
             m = (b1_ * m.astype(wide) + one_minus_b1.astype(wide) * normalized).astype(m.dtype)
             return m.astype(g.dtype), new_accumulators, m
