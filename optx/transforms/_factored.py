@@ -168,7 +168,7 @@ def _factored_rms(
 
     def init(params):
         def stats(p):
-            dtype = _tree.wide_dtype(jnp.result_type(p))
+            dtype = _tree.real_dtype(_tree.wide_dtype(jnp.result_type(p)))  # of |g|**2
             which = axes(p)
             if which is None:
                 scalar = _tree.zeros_reduced(p, (), dtype)

@@ -22,6 +22,11 @@ class ScaleByNovogradState(NamedTuple):
     hyperparams: HyperparamsState
 
 
+def _second_moment_dtype(p):
+    """The real dtype of a per-leaf norm of ``p``: float32 at least, float64 for 64-bit."""
+    return _tree.real_dtype(_tree.wide_dtype(jnp.result_type(p)))
+
+
 @_validate.public_call("optx.scale_by_novograd")
 def scale_by_novograd(
     b1: ScalarOrSchedule = 0.9,
@@ -82,9 +87,7 @@ def scale_by_novograd(
     )
 
     def init(params):
-        nu = jax.tree.map(
-            lambda p: _tree.zeros_reduced(p, (), _tree.wide_dtype(jnp.result_type(p))), params
-        )
+        nu = jax.tree.map(lambda p: _tree.zeros_reduced(p, (), _second_moment_dtype(p)), params)
         return ScaleByNovogradState(
             _tree.zero_count(params), moments_like(params, mu_dtype), nu, hyperparams.init(params)
         )

@@ -32,7 +32,7 @@ class ScaleBySm3State(NamedTuple):
 
 
 def _accumulators_like(p: Any) -> tuple[jax.Array, ...]:
-    dtype = _tree.wide_dtype(jnp.result_type(p))
+    dtype = _tree.real_dtype(_tree.wide_dtype(jnp.result_type(p)))  # of |g|**2
     if jnp.ndim(p) < 2:
         return (_tree.zeros_like(p, dtype),)
     return tuple(_tree.zeros_reduced(p, (axis,), dtype) for axis in range(jnp.ndim(p)))
