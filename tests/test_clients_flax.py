@@ -94,7 +94,9 @@ CASES = {
         ),
     ),
     "param_groups_no_decay_rules": (
-        lambda: optx.param_groups(optx.scale_by_adam(), 1e-2, 0.1, labels=optx.NO_DECAY_RULES),
+        lambda: optx.param_groups(
+            optx.scale_by_adam(), 1e-2, 0.1, param_labels=optx.NO_DECAY_RULES
+        ),
         # NO_DECAY_RULES: no decay on biases and on every norm parameter.
         lambda p: optax.chain(
             optax.scale_by_adam(),
