@@ -48,6 +48,4 @@ def assert_same(a, b):
 
 def all_files(directory):
     """Every file under ``directory``, relative, sorted."""
-    return sorted(
-        str(p.relative_to(directory)) for p in directory.rglob("*") if p.is_file()
-    )
+    return sorted(str(p.relative_to(directory)) for p in directory.rglob("*") if p.is_file())

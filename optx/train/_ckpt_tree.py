@@ -128,7 +128,7 @@ def compare(where: str, info: dict[str, Any], nodes: list, leaves: list) -> None
             continue
         if a is not None and b is not None and a[0] == b[0]:
             raise CheckpointError(
-                f"{where}: at {a[0] or 'the root'} the checkpoint has a {a[1]}, the target a "
+                f"{where}: at {a[0] or 'the root'} the checkpoint has a {a[1]} node, the target "
                 f"{b[1]} (a state of another optimizer or model?)"
             )
         raise CheckpointError(
@@ -231,7 +231,7 @@ def read_manifest(where: str, directory: str) -> dict[str, dict[str, Any]]:
         size = os.path.getsize(os.path.join(directory, rel))
         if size != entry["size"]:
             raise CheckpointError(
-                f"{where}: file {rel} has {size} bytes, {entry['size']} were written (truncated?)"
+                f"{where}: file {rel} has {size} bytes, {entry['size']} were written (truncated or changed)"
             )
     return files
 
