@@ -94,7 +94,8 @@ MISMATCHES = [
     (lambda s: s._replace(params={**s.params, "w": jnp.zeros(4, jnp.bfloat16)}),
      r"\.params\['w'\]: checkpoint float32\[4\], target bfloat16\[4\]$"),
     (lambda s: s._replace(params={**s.params, "z": jnp.zeros(1)}),
-     r"the checkpoint has 17 leaves, the target 18; the first difference is leaf 3: checkpoint \.opt_state\[0\]\.count, target \.params\[.z.\]"),
+     r"the checkpoint has 17 leaves, the target 18; the first difference is leaf 3: "
+     r"checkpoint \.opt_state\[0\]\.count, target \.params\[.z.\]"),
     (lambda s: s._replace(rng=jnp.zeros(2, jnp.uint32)),
      r"\.rng: checkpoint PRNG key key<fry>\[\], target uint32\[2\]"),
     (lambda s: s._replace(params=[s.params["b"], s.params["w"]]),

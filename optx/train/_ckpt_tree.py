@@ -231,7 +231,8 @@ def read_manifest(where: str, directory: str) -> dict[str, dict[str, Any]]:
         size = os.path.getsize(os.path.join(directory, rel))
         if size != entry["size"]:
             raise CheckpointError(
-                f"{where}: file {rel} has {size} bytes, {entry['size']} were written (truncated or changed)"
+                f"{where}: file {rel} has {size} bytes, {entry['size']} were written "
+                "(truncated or changed)"
             )
     return files
 
