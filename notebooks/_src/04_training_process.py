@@ -12,6 +12,7 @@
 
 # %%
 import sys
+import tempfile
 
 import jax
 import jax.numpy as jnp
@@ -465,8 +466,6 @@ plt.show()
 # (`jax.eval_shape`, no arrays allocated) and continue; the result equals an uninterrupted run.
 
 # %%
-import tempfile
-
 ckpt_dir = tempfile.mkdtemp()
 with train.CheckpointManager(ckpt_dir, max_to_keep=2, best_metric="valid_loss") as manager:
     state = fresh_state(adam)
