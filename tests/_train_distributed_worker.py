@@ -31,8 +31,24 @@ def _checkpoint_round_trip(dp, state, batch, part, out_path):
     import optx
 
     path = out_path + ".ckpt"
-    optx.train.save(path, state)  # every process calls it; process 0 writes
-    restored = optx.train.restore(path, like=state)
+    optx.train.save(path, state, asynchronous=True)  # every process writes its own shards
+    optx.train.wait_until_finished()
+    abstract = jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), state
+    )
+    restored = optx.train.restore(path, abstract)
+    keys = jax.dtypes.prng_key
+    plain = [
+        jax.random.key_data(x) if jax.dtypes.issubdtype(x.dtype, keys) else x
+        for x in (*jax.tree.leaves(state), *jax.tree.leaves(restored))
+    ]
+    half = len(plain) // 2
+    equal = jax.jit(
+        lambda a, b: jax.numpy.all(
+            jax.numpy.stack([jax.numpy.array_equal(x, y) for x, y in zip(a, b)])
+        )
+    )
+    identical = bool(equal(plain[:half], plain[half:]))
     local = jax.tree.map(lambda a: a[part], batch)
     same_sharding = all(
         a.sharding == b.sharding for a, b in zip(jax.tree.leaves(state), jax.tree.leaves(restored))
@@ -45,6 +61,7 @@ def _checkpoint_round_trip(dp, state, batch, part, out_path):
     b = dp.unreplicate(original.params)
     return {
         "ckpt/same_sharding": np.asarray(same_sharding),
+        "ckpt/identical": np.asarray(identical),
         "ckpt/max_diff": np.asarray(max(float(np.max(np.abs(a[k] - b[k]))) for k in a)),
     }
 

@@ -142,27 +142,16 @@ def test_param_scheduler_sets_any_hyperparameter_each_batch():
 
 
 def test_checkpoint_saves_every_n_steps_and_at_the_end(tmp_path):
-    path = tmp_path / "run.ckpt"
-    ckpt = train.Checkpoint(path, every_n_steps=3, every_epoch=False)
-    seen = []
-
-    class Watch(train.Callback):
-        order = 100
-
-        def after_batch(self):
-            if path.exists():
-                seen.append(train.read_metadata(path)["train_iter"])
-
-    loop = train.fit(_state(), STEP, DATA, 2, callbacks=[ckpt, Watch()])
-    assert sorted(set(seen)) == [3, 6] and ckpt.saves == 3  # steps 3, 6, end of fit
-    assert train.read_metadata(path) == {"train_iter": 8, "epoch": 1}
-    restored = train.restore(path, like=loop.state)
+    ckpt = train.Checkpoint(tmp_path, every_n_steps=3, every_epoch=False, max_to_keep=None)
+    loop = train.fit(_state(), STEP, DATA, 2, callbacks=[ckpt])
+    assert ckpt.manager.all_steps() == [3, 6, 8] and ckpt.saves == 3  # steps 3, 6, end of fit
+    assert ckpt.manager.metadata(6) == {"train_iter": 6, "epoch": 1}
+    restored = ckpt.manager.restore(target=loop.state)
     np.testing.assert_array_equal(restored.params["w"], loop.state.params["w"])
 
 
 def test_checkpoint_with_monitor_keeps_the_best(tmp_path):
-    path = tmp_path / "best.ckpt"
-    ckpt = train.Checkpoint(path, monitor="valid_loss")
+    ckpt = train.Checkpoint(tmp_path, monitor="valid_loss")
 
     class Params(train.Callback):
         order = 100
@@ -175,14 +164,15 @@ def test_checkpoint_with_monitor_keeps_the_best(tmp_path):
 
     spy = Params()
     train.fit(_state(), STEP, DATA[:1], 4, callbacks=[Script([3, 1, 2, 5]), ckpt, spy])
-    assert ckpt.saves == 2 and train.read_metadata(path)["epoch"] == 1
-    np.testing.assert_array_equal(train.restore(path)["params"]["w"], spy.by_epoch[1])
+    assert ckpt.saves == 2 and ckpt.manager.metadata()["epoch"] == 1
+    assert ckpt.manager.best_step() == ckpt.manager.latest_step() == 2
+    np.testing.assert_array_equal(ckpt.manager.restore()["params"]["w"], spy.by_epoch[1])
     with pytest.raises(ValueError, match="Use two Checkpoints"):
-        train.Checkpoint(path, monitor="valid_loss", resume=True)
+        train.Checkpoint(tmp_path, monitor="valid_loss", resume=True)
 
 
 def test_checkpoint_resume_in_process_matches_an_uninterrupted_run(tmp_path):
-    path = tmp_path / "resume.ckpt"
+    path = tmp_path / "resume"
     full = train.fit(_state(), STEP, DATA, 3)
 
     class Crash(train.Callback):
@@ -194,7 +184,7 @@ def test_checkpoint_resume_in_process_matches_an_uninterrupted_run(tmp_path):
 
     first = train.Checkpoint(path, every_n_steps=1, resume=True)
     train.fit(_state(), STEP, DATA, 3, callbacks=[first, Crash()])
-    assert train.read_metadata(path)["train_iter"] == 6
+    assert first.manager.metadata()["train_iter"] == 6
     log = []
 
     class Count(train.Callback):

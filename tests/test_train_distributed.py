@@ -45,8 +45,16 @@ def test_two_processes_match_single_process_training(tmp_path):
         np.testing.assert_allclose(saved[f"{mode}/loss"], metrics["loss"][-1], rtol=1e-4)
     # A checkpoint of a state whose optimizer moments are split across the two processes
     # restores with the same shardings and continues bit for bit.
-    assert bool(saved["ckpt/same_sharding"])
+    assert bool(saved["ckpt/same_sharding"]) and bool(saved["ckpt/identical"])
     assert float(saved["ckpt/max_diff"]) == 0.0
+    # Each process wrote its own shards: orbax's per-process OCDBT stores, both with data.
+    state_dir = Path(str(out) + ".ckpt") / "state"
+    for process in (0, 1):
+        assert any((state_dir / f"ocdbt.process_{process}" / "d").iterdir())
+    assert sorted(p.name for p in (state_dir / "array_metadatas").iterdir()) == [
+        "process_0",
+        "process_1",
+    ]
 
 
 def _script(tmp_path, body):

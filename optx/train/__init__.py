@@ -8,11 +8,14 @@ from optx.train._callbacks import (
     TerminateOnNaN as TerminateOnNaN,
 )
 from optx.train._checkpoint import (
-    CheckpointError as CheckpointError,
+    PendingSave as PendingSave,
     read_metadata as read_metadata,
     restore as restore,
     save as save,
+    wait_until_finished as wait_until_finished,
 )
+from optx.train._ckpt_manager import CheckpointManager as CheckpointManager
+from optx.train._ckpt_tree import CheckpointError as CheckpointError
 from optx.train._events import (
     EVENTS as EVENTS,
     Callback as Callback,
@@ -76,10 +79,12 @@ __all__ = [
     "CancelValidException",
     "Checkpoint",
     "CheckpointError",
+    "CheckpointManager",
     "EarlyStopping",
     "LRFinderResult",
     "Loop",
     "ParamScheduler",
+    "PendingSave",
     "ProgressBar",
     "Recorder",
     "ReduceLROnPlateau",
@@ -93,4 +98,5 @@ __all__ = [
     "restore",
     "save",
     "sort_callbacks",
+    "wait_until_finished",
 ]

@@ -167,9 +167,15 @@ class Trainer:
         self.update(batch_size)
 
     def save_states(self, fname: str | os.PathLike) -> None:
-        """Saves the optimizer state with `optx.train.save` (atomic, no pickle)."""
-        _checkpoint.save(fname, self.opt_state, metadata={"kind": "optx.train.Trainer states"})
+        """Saves the optimizer state with `optx.train.save` (a checkpoint directory).
+
+        An existing checkpoint at ``fname`` is replaced atomically, as Gluon overwrites.
+        """
+        meta = {"kind": "optx.train.Trainer states"}
+        _checkpoint.save(fname, self.opt_state, metadata=meta, force=True)
 
     def load_states(self, fname: str | os.PathLike) -> None:
-        """Loads an optimizer state saved by `save_states`, checked against the current one."""
-        self.opt_state = _checkpoint.restore(fname, like=self.opt_state)
+        """Loads an optimizer state saved by `save_states`, verified and checked against the
+        current one (another optimizer's state is refused with `CheckpointError`); arrays
+        keep the current state's placement, so `step` does not compile again."""
+        self.opt_state = _checkpoint.restore(fname, self.opt_state)

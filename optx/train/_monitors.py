@@ -8,8 +8,8 @@ import os
 import numpy as np
 
 from optx._hyperparams import get_hyperparams
-from optx.train import _checkpoint
 from optx.train._callbacks import Recorder, TerminateOnNaN
+from optx.train._ckpt_manager import CheckpointManager
 from optx.train._events import Callback, CancelFitException
 
 
@@ -140,22 +140,30 @@ class ReduceLROnPlateau(_Tracker):
 
 
 class Checkpoint(_Tracker):
-    """Saves ``loop.state`` with `optx.train.save` (atomic, verified on load).
+    """Saves ``loop.state`` with a `CheckpointManager` (sharded, asynchronous, verified).
 
     Saves every ``every_n_steps`` training batches and/or at each epoch end, and at the end
     of a fit that was not cancelled; with ``monitor``, saves instead only at epoch ends where
-    the monitored value improved (the best model). The metadata holds ``train_iter`` and
-    ``epoch``. With ``resume=True``, an existing file at ``path`` is restored in
-    ``before_fit`` (checked against the current state) and the loop skips the batches it
-    had done, so a killed run restarted with the same script and data ends where an
-    uninterrupted run would.
+    the monitored value improved (the best model, ranked by the manager too). Each save is
+    the step ``loop.train_iter`` under ``directory``; its metadata holds ``train_iter`` and
+    ``epoch``. Saves run in the background while training goes on; the fit waits for the
+    last one before it returns. With ``resume=True``, the latest checkpoint in
+    ``directory`` is restored in ``before_fit`` (verified and checked against the current
+    state) and the loop skips the batches it had done, so a killed run restarted with the
+    same script and data ends where an uninterrupted run would.
 
     Args:
-      path: the checkpoint file.
+      directory: the manager's directory (``directory/<train_iter>`` per checkpoint).
       every_n_steps: save after every n-th training batch (None: not by steps).
       every_epoch: save at every epoch end.
       monitor, mode, min_delta: keep only the best state by this metric.
-      resume: restore from ``path`` when it exists.
+      resume: restore the latest checkpoint in ``directory`` when there is one.
+      max_to_keep: how many checkpoints to keep (None: all).
+      asynchronous: write in the background (False: each save finishes first).
+
+    Attributes:
+      manager: the `CheckpointManager`.
+      saves: saves made in this fit; resumed_from: the ``train_iter`` resumed from, or None.
     """
 
     order = 70
@@ -163,7 +171,7 @@ class Checkpoint(_Tracker):
 
     def __init__(
         self,
-        path: str | os.PathLike,
+        directory: str | os.PathLike,
         *,
         every_n_steps: int | None = None,
         every_epoch: bool = True,
@@ -171,6 +179,8 @@ class Checkpoint(_Tracker):
         mode: str = "auto",
         min_delta: float = 0.0,
         resume: bool = False,
+        max_to_keep: int | None = 1,
+        asynchronous: bool = True,
     ):
         super().__init__(monitor or "valid_loss", mode, min_delta)
         if every_n_steps is not None and (
@@ -185,25 +195,35 @@ class Checkpoint(_Tracker):
         if monitor is not None and resume:
             raise ValueError(
                 "optx.train.Checkpoint: resume=True continues from the latest state; with "
-                "monitor= the file holds the best state instead. Use two Checkpoints."
+                "monitor= the directory holds the best state instead. Use two Checkpoints."
             )
-        self.path = os.fspath(path)
+        self.manager = CheckpointManager(
+            directory,
+            max_to_keep=max_to_keep,
+            best_metric=monitor,
+            best_mode=self.mode,
+            asynchronous=asynchronous,
+        )
+        self.directory = self.manager.directory
         self.every_n_steps, self.every_epoch = every_n_steps, every_epoch
         self.use_monitor, self.resume = monitor is not None, resume
 
     def before_fit(self) -> None:
         super().before_fit()
         self.saves, self.resumed_from, self._cancelled = 0, None, False
-        if self.resume and os.path.exists(self.path):
-            state = _checkpoint.restore(self.path, like=self.loop.state)
-            meta = _checkpoint.read_metadata(self.path)
-            self.loop.state = state
-            self.loop.resume_iter = self.resumed_from = int(meta["train_iter"])
+        self._last: int | None = None
+        if self.resume and self.manager.latest_step() is not None:
+            self.loop.state = self.manager.restore(target=self.loop.state)
+            meta = self.manager.metadata()
+            self.loop.resume_iter = self.resumed_from = self._last = int(meta["train_iter"])
 
-    def _save(self) -> None:
+    def _save(self, metrics: dict | None = None) -> None:
         loop = self.loop
+        if loop.train_iter == self._last:  # this state is saved already
+            return
         meta = {"train_iter": loop.train_iter, "epoch": loop.epoch}
-        _checkpoint.save(self.path, loop.state, metadata=meta)
+        self.manager.save(loop.train_iter, loop.state, metrics=metrics, metadata=meta, force=True)
+        self._last = loop.train_iter
         self.saves += 1
 
     def after_batch(self) -> None:
@@ -214,7 +234,8 @@ class Checkpoint(_Tracker):
     def after_epoch(self) -> None:
         if self.use_monitor:
             if self._improved():
-                self._save()
+                self._last = None  # a better state at the same step replaces the saved one
+                self._save({self.monitor: self.best})
         elif self.every_epoch:
             self._save()
 
@@ -224,3 +245,4 @@ class Checkpoint(_Tracker):
     def after_fit(self) -> None:
         if not self.use_monitor and not self._cancelled:
             self._save()
+        self.manager.wait()
