@@ -221,6 +221,7 @@ def _finish(proc, deadline=120):
     return out
 
 
+@pytest.mark.slow  # spawns processes
 def test_resume_in_a_fresh_process_is_bit_identical(tmp_path):
     from _train_util import library_step
 
@@ -240,6 +241,7 @@ def test_resume_in_a_fresh_process_is_bit_identical(tmp_path):
     _assert_same(resumed, state)
 
 
+@pytest.mark.slow  # spawns processes
 def test_sigkill_mid_run_resumes_from_the_last_checkpoint(tmp_path):
     ckpt, out = tmp_path / "run.ckpt", tmp_path / "final.ckpt"
     proc = _worker(tmp_path, "train", ckpt, out, 0.1)
