@@ -91,7 +91,7 @@ GALLERY = [
     (
         "cyclic_schedule",
         "schedule = {\n"
-        '    mode: optx.schedules.cyclic_schedule(1e-4, 1e-3, 100, mode, gamma=0.998)\n'
+        "    mode: optx.schedules.cyclic_schedule(1e-4, 1e-3, 100, mode, gamma=0.998)\n"
         '    for mode in ("triangular", "triangular2", "exp_range")\n'
         "}\nsteps = 1000",
         "Smith's cyclical learning rates, in his three modes.",
