@@ -13,7 +13,7 @@ Usage::
     python notebooks/_build.py 02 05        # the ones whose names start with these
     python notebooks/_build.py --no-execute # write the notebooks without outputs
 
-Needs nbformat, nbclient, ipykernel, matplotlib and scikit-learn (the ``test`` extra).
+Needs nbformat, nbclient, ipykernel, matplotlib and scikit-learn (the ``notebooks`` extra).
 """
 
 from __future__ import annotations

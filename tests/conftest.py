@@ -18,3 +18,41 @@ import jax  # noqa: E402
 jax.config.update("jax_num_cpu_devices", 4)
 jax.config.update("jax_numpy_dtype_promotion", "strict")
 jax.config.update("jax_numpy_rank_promotion", "raise")
+
+
+def _optx_location():
+    import pathlib
+
+    import optx
+
+    return pathlib.Path(optx.__file__).resolve().parent
+
+
+def pytest_report_header(config):
+    return f"optx: {_optx_location()}"
+
+
+def pytest_configure(config):
+    # .ci/run tests the installed wheel with OPTX_TEST_INSTALLED=1: the source tree must not
+    # shadow it, here or through a later sys.path change.
+    if os.environ.get("OPTX_TEST_INSTALLED") == "1":
+        import pathlib
+
+        source = pathlib.Path(__file__).resolve().parents[1] / "optx"
+        if _optx_location() == source:
+            raise RuntimeError(
+                f"OPTX_TEST_INSTALLED=1 but optx is imported from the source tree {source}; "
+                "run pytest from a venv with the wheel installed, not with `python -m pytest` "
+                "from the clone (which puts the clone on sys.path)"
+            )
+
+
+def pytest_sessionfinish(session):
+    import sys
+
+    if os.environ.get("OPTX_TEST_INSTALLED") == "1":
+        where = {m.__file__ for n, m in sys.modules.items() if n.split(".")[0] == "optx"}
+        home = str(_optx_location())
+        stray = sorted(f for f in where if f and not f.startswith(home))
+        if stray:
+            raise RuntimeError(f"optx modules imported from outside {home}: {stray[:3]}")

@@ -17,6 +17,10 @@ def _extra(case, key):
     return case.extra_args(key) if case.extra_args else {}
 
 
+# Every check here runs over every registered optimizer: the heaviest sweep of the suite.
+pytestmark = pytest.mark.slow
+
+
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_contract(case):
     checks = [c for c in ALL_CHECKS if c not in case.skip_checks]

@@ -5,7 +5,7 @@ import shutil
 import subprocess
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-TARGETS = ["optx", "tests", "benchmarks", "notebooks"]
+TARGETS = ["optx", "tests", "benchmarks", "notebooks", "docs"]
 
 
 def _ruff(*args):

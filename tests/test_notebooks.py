@@ -5,15 +5,18 @@ committed file, with its stored outputs, is not rewritten), from a temporary dir
 A failing cell (an exception or a failed ``assert``) fails the test. The committed
 notebooks must also match their sources in ``notebooks/_src`` (rebuild with
 ``python notebooks/_build.py``) and hold their outputs, plots included.
+
+Slow, and they need the ``notebooks`` extra (``pip install -e ".[test,notebooks]"``): the
+notebook stack is imported inside the tests, so ``-m "not slow"`` runs without it.
 """
 
 import copy
 import importlib.util
 from pathlib import Path
 
-import nbformat
 import pytest
-from nbclient import NotebookClient
+
+pytestmark = pytest.mark.slow
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 NAMES = sorted(p.name for p in NOTEBOOKS.glob("[0-9]*.ipynb"))
@@ -34,6 +37,8 @@ def test_every_source_has_a_notebook():
 
 @pytest.mark.parametrize("name", NAMES)
 def test_notebook_is_built_from_its_source_and_holds_outputs(name):
+    import nbformat
+
     committed = nbformat.read(NOTEBOOKS / name, as_version=4)
     built = _builder().notebook(NOTEBOOKS / "_src" / name.replace(".ipynb", ".py"))
     assert [(c.cell_type, c.source) for c in committed.cells] == [
@@ -49,6 +54,9 @@ def test_notebook_is_built_from_its_source_and_holds_outputs(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_notebook_runs(name, tmp_path):
+    import nbformat
+    from nbclient import NotebookClient
+
     nb = copy.deepcopy(nbformat.read(NOTEBOOKS / name, as_version=4))
     client = NotebookClient(
         nb,

@@ -4,7 +4,7 @@ For each shared name the Optax parameters must appear in optx with the same name
 position and default (numbers compared numerically). optx may add keyword-only
 parameters, or positional ones after all of Optax's, and may give a default to a
 parameter Optax requires (every Optax call still means the same). Anything else must be
-listed in `DOCUMENTED_DIFFERENCES` with its reason (the README's "Coming from Optax" section).
+listed in `DOCUMENTED_DIFFERENCES` with its reason (docs/coming-from/optax.md).
 """
 
 from __future__ import annotations

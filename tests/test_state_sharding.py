@@ -133,6 +133,7 @@ def _setup(layout, axis_type):
 
 
 # All optimizers in one jitted step per layout: one compile instead of sixty (~3x faster).
+@pytest.mark.slow  # every registered optimizer on 4 sharded layouts
 @pytest.mark.parametrize("axis_type", AXIS_TYPES, ids=str)
 @pytest.mark.parametrize("layout", LAYOUTS, ids=str)
 def test_state_follows_param_sharding_under_jit(layout, axis_type):
@@ -150,6 +151,7 @@ def test_state_follows_param_sharding_under_jit(layout, axis_type):
 
 
 # Eagerly (op by op, ~25 s for all optimizers), on the Explicit 2-D layout only.
+@pytest.mark.slow  # every registered optimizer, eagerly
 def test_state_follows_param_sharding_eagerly():
     mesh, params, grads, txs, extras, states = _setup("2d", "explicit")
     before = [_normalized(_layout(state)) for state in states]

@@ -20,6 +20,7 @@ HERE = Path(__file__).parent
 DEADLINE_S = 120.0
 
 
+@pytest.mark.slow  # spawns processes
 def test_two_processes_match_single_process_training(tmp_path):
     out = tmp_path / "params.npz"
     start = time.monotonic()
@@ -63,6 +64,7 @@ def _script(tmp_path, body):
     return path
 
 
+@pytest.mark.slow  # spawns processes
 def test_deadline_kills_hanging_processes(tmp_path):
     script = _script(tmp_path, "import time\ntime.sleep(600)\n")
     start = time.monotonic()
@@ -71,6 +73,7 @@ def test_deadline_kills_hanging_processes(tmp_path):
     assert time.monotonic() - start < 10
 
 
+@pytest.mark.slow  # spawns processes
 def test_a_failing_process_stops_its_peers_at_once(tmp_path):
     body = (
         "import os, sys, time\n"
@@ -122,6 +125,7 @@ def test_global_batch_and_local_slice():
         distributed.local_slice(7, process_id=0, num_processes=2)
 
 
+@pytest.mark.slow  # spawns processes
 def test_function_target():
     results = distributed.launch_local(say_hello, 2, deadline_s=60.0)
     assert [r.output.strip() for r in results] == ["hello from 0 of 2", "hello from 1 of 2"]
