@@ -142,6 +142,36 @@ def test_novograd_matches_float64_reference():
     )
 
 
+def _ratio(w, u):
+    """Trust ratio ||w|| / ||u||, 1 where either norm is 0 (You et al.)."""
+    nw, nu = np.linalg.norm(w), np.linalg.norm(u)
+    return nw / nu if nw > 0 and nu > 0 else 1.0
+
+
+def lamb_ref(grads, params, lr=1e-2, b1=0.9, b2=0.999, eps=1e-6, wd=0.01):
+    """LAMB (You et al. 2020, Algorithm 2 with bias correction): Adam + decay, then the ratio."""
+    out = []
+    for (t, _, m, v), w in zip(ref._adam_moments(grads, b1, b2), params):
+        u = m / (1 - b1**t) / (np.sqrt(v / (1 - b2**t)) + eps) + wd * w
+        out.append(-lr * _ratio(w, u) * u)
+    return out
+
+
+def lars_ref(grads, params, lr=0.1, wd=1e-3, eta=1e-3, mu=0.9):
+    """LARS in Optax's form: decay, ratio eta * ||w|| / ||g + wd w||, rate, then momentum."""
+    out, t = [], 0.0
+    for g, w in zip(grads, params):
+        u = g + wd * w
+        t = mu * t - lr * eta * _ratio(w, u) * u
+        out.append(t)
+    return out
+
+
+def test_trust_ratio_families_match_float64_references():
+    _check(lambda: optx.lamb(1e-2, weight_decay=0.01), lamb_ref, params=True)
+    _check(lambda: optx.lars(0.1, 1e-3), lars_ref, params=True)
+
+
 def test_sgd_step_is_exact_in_float64():
     with jax.enable_x64(True):
         tx = optx.sgd(0.1)
