@@ -94,6 +94,16 @@ def lion_ref(grads, lr=1e-3, b1=0.9, b2=0.99):
     return out
 
 
+def nadam_ref(grads, lr=1e-2, b1=0.9, b2=0.999, eps=1e-8):
+    """NAdam as Optax's adam(nesterov=True): the next step's momentum bias correction."""
+    return [
+        -lr
+        * (b1 * m / (1 - b1 ** (t + 1)) + (1 - b1) * g / (1 - b1**t))
+        / (np.sqrt(v / (1 - b2**t)) + eps)
+        for t, g, m, v in ref._adam_moments(grads, b1, b2)
+    ]
+
+
 def _lr(lr, reference):
     return lambda grads: [-lr * u for u in reference(grads)]
 
@@ -106,6 +116,7 @@ FAMILIES = {
         lambda g: sgd_ref(g, mu=0.9, nesterov=True),
     ),
     "adam": (lambda: optx.adam(1e-2), adam_ref),
+    "nadam": (lambda: optx.nadam(1e-2), nadam_ref),
     "amsgrad": (lambda: optx.scale_by_amsgrad(max_of="raw"), ref.amsgrad_pytorch),
     "adamax": (lambda: optx.scale_by_adamax(), ref.adamax_paper),
     "radam": (lambda: optx.scale_by_radam(b2=0.99, eps=1e-5), ref.radam_fastai),
