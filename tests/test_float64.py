@@ -183,6 +183,22 @@ def test_trust_ratio_families_match_float64_references():
     _check(lambda: optx.lars(0.1, 1e-3), lars_ref, params=True)
 
 
+def ftml_ref(grads, params, lr=0.0025, b1=0.6, b2=0.999, eps=1e-8):
+    """FTML (Zheng and Kwok 2017) as MXNet writes it: the update is ``-z / d - w``."""
+    out, v, z, d_prev = [], 0.0, 0.0, 0.0
+    for t, (g, w) in enumerate(zip(grads, params), start=1):
+        v = b2 * v + (1 - b2) * g * g
+        d = (1 - b1**t) / lr * (np.sqrt(v / (1 - b2**t)) + eps)
+        z = b1 * z + (1 - b1) * g - (d - b1 * d_prev) * w
+        out.append(-z / d - w)
+        d_prev = d
+    return out
+
+
+def test_ftml_matches_float64_reference():
+    _check(lambda: optx.ftml(), ftml_ref, params=True)
+
+
 def test_sgd_step_is_exact_in_float64():
     with jax.enable_x64(True):
         tx = optx.sgd(0.1)
