@@ -94,6 +94,7 @@ def accumulate_gradients(
     References:
       Optax ``MultiSteps``; fastai ``GradientAccumulation``.
     """
+    _validate.check_transformation("optx.accumulate_gradients", "inner", inner)
     call = "optx.accumulate_gradients"
     if (every_k is None) == (every_samples is None):
         raise ValueError(f"{call}: give exactly one of every_k and every_samples")

@@ -222,7 +222,9 @@ class Loop:
 
     def _do_train(self) -> None:
         batches = self._train_batches
+        seen = 0
         for i, batch in enumerate(batches):
+            seen += 1
             if self.train_iter < self.resume_iter:
                 self.train_iter += 1
                 continue
@@ -231,6 +233,17 @@ class Loop:
             total = None if self.n_iter is None else self.n_iter * self.n_epoch
             self.pct_train = None if not total else self.train_iter / total
             self._with_events(self._train_batch, "batch", CancelBatchException, self._count)
+        if not seen:
+            again = (
+                " (an iterator is used up by the first epoch: pass a list, or a function "
+                "epoch -> iterable)"
+                if self.epoch > 0
+                else ""
+            )
+            raise ValueError(
+                f"optx.train.fit: data gave no batches in epoch {self.epoch}{again}; "
+                "training on zero batches is never intended: check the data pipeline"
+            )
 
     def _valid_batch(self, sums: dict[str, float], weight: list[float]) -> None:
         self._read_loss(self.eval_step(self.state, self.batch), "eval_step")
@@ -323,7 +336,8 @@ def fit(
 
     Raises:
       TypeError: the step returns no metrics dict with a "loss", or data is not iterable.
-      ValueError: valid_data without eval_step; callbacks whose ordering constraints cycle.
+      ValueError: valid_data without eval_step; callbacks whose ordering constraints cycle;
+        data that gives no batches in an epoch.
 
     Examples:
       >>> import jax, jax.numpy as jnp, optx

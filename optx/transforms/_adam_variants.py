@@ -172,6 +172,8 @@ def scale_by_amsgrad(
       https://openreview.net/forum?id=ryQu7f-RZ
     """
     call = "optx.scale_by_amsgrad"
+    _validate.check_float_dtype(call, "mu_dtype", mu_dtype, complex_ok=True)
+    _validate.check_float_dtype(call, "nu_dtype", nu_dtype)
     _check_betas(call, b1, b2)
     _validate.check_non_negative(call, "eps", eps)
     _validate.check_non_negative(call, "eps_root", eps_root)
@@ -265,6 +267,8 @@ def scale_by_nadam(
       https://openreview.net/forum?id=OM0jvwB8jIp57ZJjtNEZ
     """
     call = "optx.scale_by_nadam"
+    _validate.check_float_dtype(call, "mu_dtype", mu_dtype, complex_ok=True)
+    _validate.check_float_dtype(call, "nu_dtype", nu_dtype)
     _check_betas(call, b1, b2)
     for name, value in (("eps", eps), ("eps_root", eps_root), ("schedule_decay", schedule_decay)):
         _validate.check_non_negative(call, name, value)

@@ -114,6 +114,8 @@ def scale_by_adam(
       https://arxiv.org/abs/1412.6980
     """
     call = "optx.scale_by_adam"
+    _validate.check_float_dtype(call, "mu_dtype", mu_dtype, complex_ok=True)
+    _validate.check_float_dtype(call, "nu_dtype", nu_dtype)
     for name, value in (("b1", b1), ("b2", b2)):
         _validate.check_unit_interval(call, name, value)
     _validate.check_non_negative(call, "eps", eps)

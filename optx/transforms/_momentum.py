@@ -72,6 +72,7 @@ def trace(
       learning, http://proceedings.mlr.press/v28/sutskever13.html
     """
     _validate.check_unit_interval("optx.trace", "decay", decay)
+    _validate.check_float_dtype("optx.trace", "accumulator_dtype", accumulator_dtype, complex_ok=True)
     damped = {}
     if dampening is not None:
         _validate.check_range("optx.trace", "dampening", dampening, 0.0, 1.0)
@@ -127,6 +128,7 @@ def ema(
       accumulator_dtype: dtype of the average; default: the params' dtype.
     """
     _validate.check_unit_interval("optx.ema", "decay", decay)
+    _validate.check_float_dtype("optx.ema", "accumulator_dtype", accumulator_dtype, complex_ok=True)
     hyperparams = Hyperparams("optx.ema", decay=decay, decays=("decay",))
 
     def init(params):

@@ -71,6 +71,7 @@ def scale_by_novograd(
       for Training of Deep Networks, https://arxiv.org/abs/1905.11286
     """
     call = "optx.scale_by_novograd"
+    _validate.check_float_dtype(call, "mu_dtype", mu_dtype, complex_ok=True)
     _validate.check_unit_interval(call, "b1", b1)
     _validate.check_unit_interval(call, "b2", b2)
     for name, value in (("eps", eps), ("eps_root", eps_root), ("weight_decay", weight_decay)):

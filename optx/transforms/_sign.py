@@ -81,6 +81,7 @@ def scale_by_lion(
       https://arxiv.org/abs/2302.06675
     """
     call = "optx.scale_by_lion"
+    _validate.check_float_dtype(call, "mu_dtype", mu_dtype)
     _validate.check_unit_interval(call, "b1", b1)
     _validate.check_range(call, "b2", b2, 0.0, 1.0, low_open=True, high_open=True)
     hyperparams = Hyperparams(call, b1=b1, b2=b2, decays=("b2",))
@@ -148,6 +149,7 @@ def scale_by_signum(
       https://arxiv.org/abs/1802.04434
     """
     call = "optx.scale_by_signum"
+    _validate.check_float_dtype(call, "accumulator_dtype", accumulator_dtype)
     _validate.check_unit_interval(call, "momentum", momentum)
     specs = {"momentum": momentum}
     if wd_lh is not None:
