@@ -316,4 +316,3 @@ def _check_factored_shapes(call: str, init: Any, state: Any, updates: Any) -> No
                     f"{stat} has shape {jnp.shape(have)}, expected {want.shape}); call init "
                     "again on the current params"
                 )
-

@@ -72,7 +72,9 @@ def trace(
       learning, http://proceedings.mlr.press/v28/sutskever13.html
     """
     _validate.check_unit_interval("optx.trace", "decay", decay)
-    _validate.check_float_dtype("optx.trace", "accumulator_dtype", accumulator_dtype, complex_ok=True)
+    _validate.check_float_dtype(
+        "optx.trace", "accumulator_dtype", accumulator_dtype, complex_ok=True
+    )
     damped = {}
     if dampening is not None:
         _validate.check_range("optx.trace", "dampening", dampening, 0.0, 1.0)
