@@ -9,7 +9,10 @@ applies it), so that, at trace time and without cost in the compiled update:
 - integer (and bool) gradients are promoted to the float dtype of their param (float32
   without params), as Optax effectively does, instead of rounding every step to zero;
 - Python scalar leaves (``{"w": 1.0}``) of params and gradients are taken as arrays, as in
-  Optax.
+  Optax;
+- ``init`` refuses integer and bool params, naming the leaf: an update of an integer param
+  would be rounded away by `optx.apply_updates` (wrappers leave the check to the
+  transforms they wrap, so an integer leaf that a mask leaves out is fine).
 """
 
 from __future__ import annotations
@@ -72,11 +75,36 @@ def _abstract(tree: Any) -> Any:
     return jax.tree.map(lambda x: jax.ShapeDtypeStruct(np.shape(x), jnp.result_type(x)), tree)
 
 
-def guarded(name: str, outer: str, transform: Any) -> Any:
+def wraps_transform(args: tuple, kwargs: dict) -> bool:
+    """Whether a factory's arguments hold a transformation (the factory is a wrapper)."""
+
+    def is_tx(x: Any) -> bool:
+        return callable(getattr(x, "init", None)) and callable(getattr(x, "update", None))
+
+    values = [*args, *kwargs.values()]
+    values += [v for x in values if isinstance(x, dict) for v in x.values()]
+    return any(is_tx(x) for x in values)
+
+
+def refuse_integer_params(call: str, params: Any) -> None:
+    """Raises TypeError naming the first integer or bool leaf of ``params``."""
+    for path, leaf in jax.tree_util.tree_leaves_with_path(params):
+        if _is_integer(leaf):
+            where = jax.tree_util.keystr(path) or "the params"
+            raise TypeError(
+                f"{call}: params at {where} are {np.dtype(leaf.dtype).name}; optimizers "
+                "update floating params only (an integer param would round every update "
+                "away). Cast it (p.astype(jnp.float32)) or keep it out of the optimized tree "
+                "(optx.masked, optx.freeze)"
+            )
+
+
+def guarded(name: str, outer: str, transform: Any, *, wrapper: bool = False) -> Any:
     """``transform`` with its ``init``/``update`` checked as described in the module doc.
 
     ``name`` is the factory's own public name, ``outer`` the public call it was built in
-    (the same, or e.g. ``optx.adam`` for its ``optx.scale_by_adam`` part).
+    (the same, or e.g. ``optx.adam`` for its ``optx.scale_by_adam`` part); ``wrapper``: the
+    transform wraps others (which check the params themselves).
     """
     fields = getattr(type(transform), "_fields", ())
     if tuple(fields[:2]) != ("init", "update") or getattr(transform.update, "_optx_guarded", False):
@@ -86,7 +114,10 @@ def guarded(name: str, outer: str, transform: Any) -> Any:
     expected_by_structure: dict[Any, Any] = {}
 
     def init(params):
-        return inner_init(as_arrays(params))
+        params = as_arrays(params)
+        if not wrapper:
+            refuse_integer_params(f"{label}.init", params)
+        return inner_init(params)
 
     def expected_state(updates, params):
         reference = updates if params is None else params

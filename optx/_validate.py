@@ -36,7 +36,7 @@ def public_call(name: str) -> Callable[[F], F]:
                 outer = current_call(name)
             from optx import _guard  # noqa: PLC0415 - _guard imports this module
 
-            return _guard.guarded(name, outer, result)
+            return _guard.guarded(name, outer, result, wrapper=_guard.wraps_transform(args, kwargs))
 
         return wrapped  # type: ignore[return-value]
 
