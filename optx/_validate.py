@@ -276,3 +276,12 @@ def check_state(call: str, state: Any, expected: Any) -> None:
             f"expected {len(expected)} (the state its init builds); was the state built by "
             "another optimizer or chain? Build it with the same transform: state = tx.init(params)"
         )
+    if isinstance(state, (tuple, list)):
+        for i, (got, want) in enumerate(zip(state, expected)):
+            if isinstance(want, (tuple, list, dict)) and type(got) is not type(want):
+                raise TypeError(
+                    f"{call}.update got a state whose element {i} is {type(got).__name__}, "
+                    f"expected {type(want).__name__} (the state its init builds); was the "
+                    "state built by another optimizer? Build it with the same transform: "
+                    "state = tx.init(params)"
+                )

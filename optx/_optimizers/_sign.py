@@ -93,6 +93,7 @@ def signum(
       https://arxiv.org/abs/1802.04434
     """
     _validate.check_non_negative("optx.signum", "learning_rate", learning_rate)
+    _validate.check_unit_interval("optx.signum", "beta", beta)  # named as the user wrote it
     decay = [] if weight_decay is None else [add_decayed_weights(weight_decay)]
     return chain(
         *decay,

@@ -234,14 +234,8 @@ class Loop:
             self.pct_train = None if not total else self.train_iter / total
             self._with_events(self._train_batch, "batch", CancelBatchException, self._count)
         if not seen:
-            again = (
-                " (an iterator is used up by the first epoch: pass a list, or a function "
-                "epoch -> iterable)"
-                if self.epoch > 0
-                else ""
-            )
             raise ValueError(
-                f"optx.train.fit: data gave no batches in epoch {self.epoch}{again}; "
+                f"optx.train.fit: data gave no batches in epoch {self.epoch}; "
                 "training on zero batches is never intended: check the data pipeline"
             )
 
@@ -282,7 +276,8 @@ class Loop:
             self.epoch = epoch
             self._train_batches = _batches(self.data, epoch, "data")
             self.n_iter = _length(self._train_batches)
-            if self.n_iter is not None and self.train_iter + self.n_iter <= self.resume_iter:
+            resumed = self.n_iter and self.train_iter + self.n_iter <= self.resume_iter
+            if resumed:
                 self.train_iter += self.n_iter  # resumed past this epoch: skip it silently
                 continue
             self._with_events(self._do_epoch, "epoch", CancelEpochException)
