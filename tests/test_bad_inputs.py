@@ -59,7 +59,7 @@ def test_integer_gradients_are_promoted_to_the_param_dtype(name):
     got = _run(getattr(optx, name)(0.1), params, int_grads)
     want = _run(getattr(optax, name)(0.1), params, float_grads, apply=optax.apply_updates)
     assert got["w"].dtype == jnp.float32
-    np.testing.assert_allclose(got["w"], want["w"], rtol=1e-6)
+    np.testing.assert_allclose(got["w"], want["w"], rtol=1e-5)  # float32 rounding
     assert not np.allclose(got["w"], params["w"])  # the step is not rounded away
 
 
@@ -76,7 +76,7 @@ def test_python_float_leaves_work_as_in_optax():
     got = _run(optx.adam(0.1), params, grads)
     want = _run(optax.adam(0.1), params, grads, apply=optax.apply_updates)
     for key in params:
-        np.testing.assert_allclose(got[key], want[key], rtol=1e-6)
+        np.testing.assert_allclose(got[key], want[key], rtol=1e-5)
     assert float(got["w"]) != 1.0
 
 
@@ -91,4 +91,4 @@ def test_integer_leaf_left_out_by_a_mask_is_accepted_and_unchanged():
     got = _run(tx, params, {"w": jnp.ones(2), "n": jnp.array(0, jnp.int32)}, steps=1)
     assert int(got["n"]) == 7 and got["n"].dtype == jnp.int32
     want = _run(optax.adam(0.1), {"w": jnp.ones(2)}, {"w": jnp.ones(2)}, 1, optax.apply_updates)
-    np.testing.assert_allclose(got["w"], want["w"], rtol=1e-6)
+    np.testing.assert_allclose(got["w"], want["w"], rtol=1e-5)

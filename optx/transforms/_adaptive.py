@@ -118,8 +118,6 @@ def scale_by_adam(
     _validate.check_float_dtype(call, "nu_dtype", nu_dtype)
     for name, value in (("b1", b1), ("b2", b2)):
         _validate.check_unit_interval(call, name, value)
-    _validate.check_non_negative(call, "eps", eps)
-    _validate.check_non_negative(call, "eps_root", eps_root)
     _validate.check_choice(call, "eps_convention", eps_convention, ("corrected", "hat"))
     eps_hat = eps_convention == "hat"
     hyperparams = Hyperparams(call, b1=b1, b2=b2, eps=eps, eps_root=eps_root, decays=("b1", "b2"))
@@ -236,8 +234,6 @@ def scale_by_rms(
       Machine Learning.
     """
     call = "optx.scale_by_rms"
-    _validate.check_unit_interval(call, "decay", decay)
-    _validate.check_non_negative(call, "eps", eps)
     _validate.check_non_negative(call, "initial_scale", initial_scale)
     hyperparams = Hyperparams(call, decay=decay, eps=eps, decays=("decay",))
 
@@ -300,8 +296,6 @@ def scale_by_stddev(
       https://arxiv.org/abs/1308.0850
     """
     call = "optx.scale_by_stddev"
-    _validate.check_unit_interval(call, "decay", decay)
-    _validate.check_non_negative(call, "eps", eps)
     _validate.check_non_negative(call, "initial_scale", initial_scale)
     hyperparams = Hyperparams(call, decay=decay, eps=eps, decays=("decay",))
 
@@ -366,7 +360,6 @@ def scale_by_rss(
     """
     call = "optx.scale_by_rss"
     _validate.check_non_negative(call, "initial_accumulator_value", initial_accumulator_value)
-    _validate.check_non_negative(call, "eps", eps)
     hyperparams = Hyperparams(call, eps=eps)
 
     def init(params):
