@@ -122,7 +122,10 @@ def guarded(name: str, outer: str, transform: Any, *, wrapper: bool = False) -> 
     def expected_state(updates, params):
         reference = updates if params is None else params
         leaves, treedef = jax.tree.flatten(reference)
-        key = (treedef, tuple((np.shape(x), str(jnp.result_type(x))) for x in leaves))
+        try:
+            key = (treedef, tuple((np.shape(x), str(jnp.result_type(x))) for x in leaves))
+        except Exception:  # noqa: BLE001 - leaves that are not arrays: not checked here
+            return None
         if key not in expected_by_structure:
             try:
                 with warnings.catch_warnings():

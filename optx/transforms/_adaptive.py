@@ -102,6 +102,8 @@ def scale_by_adam(
 
     Raises:
       ValueError: a beta outside [0, 1), a negative eps, or an unknown ``eps_convention``.
+      TypeError: a ``mu_dtype`` that is not floating or complex, or a ``nu_dtype`` that is
+        not floating.
 
     Examples:
       >>> import jax.numpy as jnp, optx
