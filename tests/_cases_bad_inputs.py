@@ -106,6 +106,8 @@ SCHEDULE_VALUES = [
     ("sgd-schedule-nan", lambda: optx.sgd(lambda c: jnp.nan).init(P), ValueError, r"optx\.sgd: learning_rate must be >= 0, but the schedule's value at count 0 is nan"),
     ("adam-b1-schedule", lambda: optx.adam(1e-3, b1=lambda c: 1.5).init(P), ValueError, r"optx\.adam: b1 must be in \[0, 1\), but the schedule's value at count 0 is 1\.5"),
     ("rmsprop-schedule-neg", lambda: optx.rmsprop(lambda c: -1.0).init(P), ValueError, r"optx\.rmsprop: learning_rate must be >= 0, but the schedule's value at count 0 is -1"),
+    ("clip-schedule-neg", lambda: optx.clip_by_global_norm(lambda c: -1.0).init(P), ValueError, r"optx\.clip_by_global_norm: max_norm must be > 0, but the schedule's value at count 0 is -1"),
+    ("ftrl-schedule-neg", lambda: optx.ftrl(lambda c: 0.0).init(P), ValueError, r"optx\.ftrl: learning_rate must be > 0, but the schedule's value at count 0 is 0"),
     ("lamb-schedule-inf", lambda: optx.lamb(lambda c: jnp.inf).init(P), ValueError, r"optx\.lamb: learning_rate must be >= 0, but the schedule's value at count 0 is inf"),
 ]
 
@@ -115,6 +117,11 @@ SET_HYPERPARAMS = [
     ("set-lr-string", lambda: optx.set_hyperparams(optx.adam(0.1).init(P), learning_rate="a"), TypeError, r"optx\.set_hyperparams: learning_rate must be a number or a scalar array, got 'a'"),
     ("set-lr-nan", lambda: optx.set_hyperparams(optx.sgd(0.1).init(P), learning_rate=NAN), ValueError, r"optx\.set_hyperparams: learning_rate must be >= 0, got nan"),
     ("set-unknown-name", lambda: optx.set_hyperparams(optx.sgd(0.1).init(P), lr=0.1), (KeyError, ValueError), r"optx\.set_hyperparams: .*lr"),
+    ("set-max-norm-neg", lambda: optx.set_hyperparams(optx.clip_by_global_norm(1.0).init(P), max_norm=-1.0), ValueError, r"optx\.set_hyperparams: max_norm must be > 0, got -1"),
+    ("set-eta-plus", lambda: optx.set_hyperparams(optx.rprop(1e-2).init(P), eta_plus=0.6), ValueError, r"optx\.set_hyperparams: eta_plus must be >= 1, got 0\.6"),
+    ("set-adadelta-eps-0", lambda: optx.set_hyperparams(optx.adadelta(1.0).init(P), eps=0.0), ValueError, r"optx\.set_hyperparams: eps must be > 0, got 0"),
+    ("set-lion-b1", lambda: optx.set_hyperparams(optx.lion(1e-4).init(P), b1=1.0), ValueError, r"optx\.set_hyperparams: b1 must be in \[0, 1\), got 1"),
+    ("set-trace-decay", lambda: optx.set_hyperparams(optx.trace(0.9).init(P), decay=1.5), ValueError, r"optx\.set_hyperparams: decay must be in \[0, 1\), got 1\.5"),
     ("set-scheduled", lambda: optx.set_hyperparams(optx.sgd(lambda c: 0.1).init(P), learning_rate=0.2), ValueError, r"optx\.set_hyperparams: learning_rate .*schedule"),
 ]
 
