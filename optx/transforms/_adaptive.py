@@ -118,8 +118,6 @@ def scale_by_adam(
     call = "optx.scale_by_adam"
     _validate.check_float_dtype(call, "mu_dtype", mu_dtype, complex_ok=True)
     _validate.check_float_dtype(call, "nu_dtype", nu_dtype)
-    for name, value in (("b1", b1), ("b2", b2)):
-        _validate.check_unit_interval(call, name, value)
     _validate.check_choice(call, "eps_convention", eps_convention, ("corrected", "hat"))
     eps_hat = eps_convention == "hat"
     hyperparams = Hyperparams(call, b1=b1, b2=b2, eps=eps, eps_root=eps_root, decays=("b1", "b2"))
