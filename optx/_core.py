@@ -56,6 +56,12 @@ class GradientTransformation(NamedTuple):
       update: ``update(updates, state, params=None, **extra_args) -> (updates, state)``.
         Unknown keyword arguments (``value``, ``loss``, ``key``, ...) are accepted and ignored.
 
+    Every public transform checks its inputs at trace time (no cost in a compiled step): its
+    ``init`` refuses integer and bool params (naming the leaf) and takes Python scalar leaves
+    (``{"w": 1.0}``) as arrays, as Optax does; its ``update`` promotes integer gradients to
+    the float dtype of their param, as Optax effectively does, and refuses ``None`` or a
+    state built by another transform, naming the transform and the state it expected.
+
     Examples:
       >>> import jax.numpy as jnp, optx
       >>> tx = optx.sgd(learning_rate=0.1)

@@ -32,7 +32,11 @@ def public_call(name: str) -> Callable[[F], F]:
         @functools.wraps(factory)
         def wrapped(*args, **kwargs):
             with calling(name):
-                return factory(*args, **kwargs)
+                result = factory(*args, **kwargs)
+                outer = current_call(name)
+            from optx import _guard  # noqa: PLC0415 - _guard imports this module
+
+            return _guard.guarded(name, outer, result, wrapper=_guard.wraps_transform(args, kwargs))
 
         return wrapped  # type: ignore[return-value]
 
@@ -193,3 +197,91 @@ def refuse_complex(call: str, params: Any, why: str) -> None:
                 "params (e.g. params = (z.real, z.imag)), or choose an optimizer that "
                 "supports complex params (sgd, adam, ...)."
             )
+
+
+def check_float_dtype(call: str, name: str, dtype: Any, *, complex_ok: bool = False) -> None:
+    """Raises unless ``dtype`` is None or a floating dtype (complex too if ``complex_ok``).
+
+    Moment buffers in an integer dtype would round every update to zero (or overflow), so
+    they are refused when the factory is called: ``optx.adam: mu_dtype must be a floating
+    dtype (float32, bfloat16, ...), got int32``.
+    """
+    if dtype is None:
+        return
+    kinds = "a floating or complex dtype" if complex_ok else "a floating dtype"
+    try:
+        resolved = np.dtype(jax.numpy.dtype(dtype))
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"{current_call(call)}: {name} must be {kinds} (e.g. jnp.float32, jnp.bfloat16) "
+            f"or None, got {dtype!r}"
+        ) from None
+    ok = jax.numpy.issubdtype(resolved, jax.numpy.floating) or (
+        complex_ok and jax.numpy.issubdtype(resolved, jax.numpy.complexfloating)
+    )
+    if not ok:
+        raise TypeError(
+            f"{current_call(call)}: {name} must be {kinds} (e.g. jnp.float32, jnp.bfloat16) "
+            f"or None, got {resolved.name}: moments in it would round every update"
+        )
+
+
+def check_transformation(call: str, name: str, value: Any) -> None:
+    """Raises TypeError unless ``value`` is a GradientTransformation (an ``(init, update)``).
+
+    The message names the likely slip: an uncalled factory (``optx.adam``), a name
+    (``"adam"``) or a class.
+    """
+    if hasattr(value, "init") and hasattr(value, "update") and not isinstance(value, type):
+        if callable(value.init) and callable(value.update):
+            return
+    where = f"{current_call(call)}: {name} must be a GradientTransformation such as optx.adam(1e-3)"
+    if isinstance(value, str):
+        raise TypeError(
+            f"{where}, got the string {value!r}; build it by name with "
+            f"optx.create({value!r}, learning_rate=...)"
+        )
+    if callable(value):
+        label = getattr(value, "__qualname__", None) or repr(value)
+        raise TypeError(
+            f"{where}, got the function {label}; did you forget to call the factory, "
+            f"e.g. optx.adam(1e-3) instead of optx.adam?"
+        )
+    raise TypeError(f"{where}, got {type(value).__name__} {value!r:.80}")
+
+
+def check_state(call: str, state: Any, expected: Any) -> None:
+    """Raises TypeError when ``state`` is not the kind of state ``call``'s init builds.
+
+    ``expected`` is the state ``init`` builds (or its abstract value from ``jax.eval_shape``).
+    Compares the container type (and the length of tuples), which is cheap and static: it
+    catches None, a state built by another optimizer and a chain of another length.
+    """
+    if state is None:
+        raise TypeError(
+            f"{call}.update: state is None; pass the state built by init: "
+            "state = tx.init(params), then tx.update(grads, state, params)"
+        )
+    if expected is None or not isinstance(expected, (tuple, list, dict)):
+        return
+    if type(state) is not type(expected):
+        raise TypeError(
+            f"{call}.update got a state of type {type(state).__name__}, expected "
+            f"{type(expected).__name__} (the state its init builds); was the state built by "
+            "another optimizer? Build it with the same transform: state = tx.init(params)"
+        )
+    if isinstance(state, (tuple, list)) and len(state) != len(expected):
+        raise TypeError(
+            f"{call}.update got a {type(state).__name__} state of length {len(state)}, "
+            f"expected {len(expected)} (the state its init builds); was the state built by "
+            "another optimizer or chain? Build it with the same transform: state = tx.init(params)"
+        )
+    if isinstance(state, (tuple, list)):
+        for i, (got, want) in enumerate(zip(state, expected)):
+            if isinstance(want, (tuple, list, dict)) and type(got) is not type(want):
+                raise TypeError(
+                    f"{call}.update got a state whose element {i} is {type(got).__name__}, "
+                    f"expected {type(want).__name__} (the state its init builds); was the "
+                    "state built by another optimizer? Build it with the same transform: "
+                    "state = tx.init(params)"
+                )

@@ -75,7 +75,7 @@ def test_mask_that_does_not_match_params():
 
 def test_state_from_another_optimizer():
     with pytest.raises(
-        ValueError, match=r"optx\.chain: the state has 2 entries but the chain has 3"
+        TypeError, match=r"optx\.adamw\.update got a tuple state of length 2, expected 3"
     ):
         optx.adamw(1e-3).update(PARAMS, optx.adam(1e-3).init(PARAMS), PARAMS)
 

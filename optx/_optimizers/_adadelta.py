@@ -61,7 +61,6 @@ def adadelta(
       Zeiler, 2012, ADADELTA: An Adaptive Learning Rate Method,
       https://arxiv.org/abs/1212.5701
     """
-    _validate.check_non_negative("optx.adadelta", "learning_rate", learning_rate)
     decay = (
         identity() if weight_decay is None else add_decayed_weights(weight_decay, weight_decay_mask)
     )

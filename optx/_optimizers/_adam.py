@@ -59,6 +59,9 @@ def adam(
 
     Raises:
       ValueError: e.g. ``optx.adam(b1=1.2)``: b1 must be in [0, 1).
+      TypeError: a ``mu_dtype`` that is not floating or complex, or a ``nu_dtype`` that
+        is not floating (``jnp.int32`` moments would round every update away); at init,
+        integer params (integer gradients are promoted to the param's dtype).
 
     Examples:
       >>> import jax.numpy as jnp, optx
@@ -72,7 +75,6 @@ def adam(
       Kingma and Ba, 2014, Adam: A Method for Stochastic Optimization,
       https://arxiv.org/abs/1412.6980
     """
-    _validate.check_non_negative("optx.adam", "learning_rate", learning_rate)
     return chain(
         scale_by_adam(
             b1,
@@ -130,7 +132,6 @@ def adamw(
       Loshchilov and Hutter, 2019, Decoupled Weight Decay Regularization,
       https://arxiv.org/abs/1711.05101
     """
-    _validate.check_non_negative("optx.adamw", "learning_rate", learning_rate)
     return chain(
         scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nu_dtype=nu_dtype, nesterov=nesterov),
         add_decayed_weights(weight_decay, mask),

@@ -43,7 +43,6 @@ def novograd(
       Ginsburg et al., 2019, Stochastic Gradient Methods with Layer-wise Adaptive Moments
       for Training of Deep Networks, https://arxiv.org/abs/1905.11286
     """
-    _validate.check_non_negative("optx.novograd", "learning_rate", learning_rate)
     return chain(
         scale_by_novograd(b1, b2, eps, eps_root, weight_decay),
         scale_by_learning_rate(learning_rate),
@@ -117,7 +116,6 @@ def sm3(
       Anil et al., 2019, Memory-Efficient Adaptive Optimization,
       https://arxiv.org/abs/1901.11150
     """
-    _validate.check_non_negative("optx.sm3", "learning_rate", learning_rate)
     _validate.check_unit_interval("optx.sm3", "momentum", momentum)
     return chain(
         rename_hyperparams(scale_by_sm3(momentum, b2, eps), {"b1": "momentum"}),

@@ -78,7 +78,6 @@ def dcasgd(
       Zheng et al., 2017, Asynchronous Stochastic Gradient Descent with Delay
       Compensation, https://arxiv.org/abs/1609.08326
     """
-    _validate.check_non_negative("optx.dcasgd", "learning_rate", learning_rate)
     _validate.check_unit_interval("optx.dcasgd", "momentum", momentum)
     return chain(
         scale_by_dcasgd(lamda),

@@ -64,7 +64,6 @@ def rmsprop(
       Graves, 2013, Generating Sequences With Recurrent Neural Networks,
       https://arxiv.org/abs/1308.0850
     """
-    _validate.check_non_negative("optx.rmsprop", "learning_rate", learning_rate)
     scaling = scale_by_stddev if centered else scale_by_rms
     if momentum is None:
         if nesterov:
@@ -119,7 +118,6 @@ def adagrad(
       Duchi et al., 2011, Adaptive Subgradient Methods for Online Learning and Stochastic
       Optimization, https://jmlr.org/papers/v12/duchi11a.html
     """
-    _validate.check_non_negative("optx.adagrad", "learning_rate", learning_rate)
     _validate.check_non_negative("optx.adagrad", "lr_decay", lr_decay)
     decay = float(lr_decay)
 

@@ -78,7 +78,6 @@ def sgd(
       Sutskever et al., 2013, On the importance of initialization and momentum in deep
       learning, http://proceedings.mlr.press/v28/sutskever13.html
     """
-    _validate.check_non_negative("optx.sgd", "learning_rate", learning_rate)
     if momentum is None:
         if nesterov:
             raise ValueError("optx.sgd: nesterov=True needs a momentum, e.g. momentum=0.9")

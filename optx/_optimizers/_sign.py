@@ -51,7 +51,6 @@ def lion(
       Chen et al., 2023, Symbolic Discovery of Optimization Algorithms,
       https://arxiv.org/abs/2302.06675
     """
-    _validate.check_non_negative("optx.lion", "learning_rate", learning_rate)
     return chain(
         scale_by_lion(b1, b2, mu_dtype),
         add_decayed_weights(weight_decay, mask),
@@ -92,7 +91,7 @@ def signum(
       Bernstein et al., 2018, signSGD: Compressed Optimisation for Non-Convex Problems,
       https://arxiv.org/abs/1802.04434
     """
-    _validate.check_non_negative("optx.signum", "learning_rate", learning_rate)
+    _validate.check_unit_interval("optx.signum", "beta", beta)  # named as the user wrote it
     decay = [] if weight_decay is None else [add_decayed_weights(weight_decay)]
     return chain(
         *decay,

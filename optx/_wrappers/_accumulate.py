@@ -94,6 +94,8 @@ def accumulate_gradients(
     References:
       Optax ``MultiSteps``; fastai ``GradientAccumulation``.
     """
+    _validate.check_transformation("optx.accumulate_gradients", "inner", inner)
+    _validate.check_float_dtype("optx.accumulate_gradients", "accumulator_dtype", accumulator_dtype)
     call = "optx.accumulate_gradients"
     if (every_k is None) == (every_samples is None):
         raise ValueError(f"{call}: give exactly one of every_k and every_samples")
@@ -211,6 +213,7 @@ def apply_every(k: int = 1, *, accumulator_dtype: Any = None) -> GradientTransfo
       >>> u1, u2
       (Array([0.], dtype=float32), Array([4.], dtype=float32))
     """
+    _validate.check_float_dtype("optx.apply_every", "accumulator_dtype", accumulator_dtype)
     call = "optx.apply_every"
     _validate.check_int(call, "k", k, low=1)
 

@@ -30,6 +30,8 @@ class EmaParamsState(NamedTuple):
 
 
 def _averager(call: str, hyperparams: Hyperparams, weight_fn, accumulator_dtype: Any):
+    _validate.check_float_dtype(call, "accumulator_dtype", accumulator_dtype, complex_ok=True)
+
     def init(params):
         average = jax.tree.map(
             lambda p: jnp.array(

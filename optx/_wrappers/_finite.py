@@ -96,6 +96,7 @@ def apply_if_finite(
       >>> u, int(state.total_notfinite)
       (Array([0., 0.], dtype=float32), 1)
     """
+    _validate.check_transformation("optx.apply_if_finite", "inner", inner)
     call = "optx.apply_if_finite"
     _validate.check_int(call, "max_consecutive_errors", max_consecutive_errors, low=0)
     inner_update = _accepting_extra_args(inner.update)

@@ -139,6 +139,8 @@ def param_groups(
       Howard and Gugger, 2020, fastai: A Layered API for Deep Learning (discriminative
       learning rates, ``wd_bn_bias``), https://arxiv.org/abs/2002.04688
     """
+    if direction is not None:
+        _validate.check_transformation("optx.param_groups", "direction", direction)
     call = "optx.param_groups"
     _validate.check_non_negative(call, "learning_rate", learning_rate)
     _validate.check_non_negative(call, "weight_decay", weight_decay)

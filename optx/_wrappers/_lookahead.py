@@ -78,6 +78,7 @@ def lookahead(
       Zhang et al., 2019, Lookahead Optimizer: k steps forward, 1 step back,
       https://arxiv.org/abs/1907.08610
     """
+    _validate.check_transformation("optx.lookahead", "fast_optimizer", fast_optimizer)
     call = "optx.lookahead"
     _validate.check_int(call, "sync_period", sync_period, low=1)
     _validate.check_range(call, "slow_step_size", slow_step_size, 0.0, 1.0)

@@ -125,6 +125,7 @@ def masked(inner: GradientTransformation, mask: Any) -> GradientTransformation:
       >>> tx.update(g, tx.init(g))[0]["w"]
       Array([0.5, 0.5], dtype=float32)
     """
+    _validate.check_transformation("optx.masked", "inner", inner)
     call = "optx.masked"
     mask = as_labeller(mask)
     inner_update = _accepting_extra_args(inner.update)
@@ -180,6 +181,9 @@ def partition(transforms: Mapping[Hashable, GradientTransformation], param_label
       >>> sorted(optx.get_hyperparams(state))[:2]
       ['decay/b1', 'decay/b2']
     """
+    if isinstance(transforms, Mapping):
+        for _label, _tx in transforms.items():
+            _validate.check_transformation("optx.partition", f"transforms[{_label!r}]", _tx)
     call = "optx.partition"
     if not isinstance(transforms, Mapping) or not transforms:
         raise TypeError(f"{call}: transforms must be a non-empty dict label -> transformation")
@@ -257,6 +261,8 @@ def freeze(mask: Any, inner: GradientTransformation | None = None) -> GradientTr
       >>> tx.update(p, state, p)[0]["body"]
       Array([0., 0.], dtype=float32)
     """
+    if inner is not None:
+        _validate.check_transformation("optx.freeze", "inner", inner)
     call = "optx.freeze"
     mask = as_labeller(mask)
 

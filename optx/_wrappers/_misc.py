@@ -62,6 +62,7 @@ def conditionally_transform(
       >>> u1, u2
       (Array([1.], dtype=float32), Array([10.], dtype=float32))
     """
+    _validate.check_transformation("optx.conditionally_transform", "inner", inner)
     call = "optx.conditionally_transform"
     if should_transform_fn is not None and (every_k is not None or start != 0):
         raise ValueError(f"{call}: give should_transform_fn or every_k/start, not both")
@@ -207,6 +208,7 @@ def flatten(inner: GradientTransformation) -> GradientTransformation:
       >>> jax.tree.leaves(tx.init(params).inner_state[0].mu)[0].shape
       (8,)
     """
+    _validate.check_transformation("optx.flatten", "inner", inner)
     inner_update = _accepting_extra_args(inner.update)
 
     def init(params):

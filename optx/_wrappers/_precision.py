@@ -69,6 +69,8 @@ def with_master_weights(
     References:
       Micikevicius et al., 2018, Mixed Precision Training, https://arxiv.org/abs/1710.03740
     """
+    _validate.check_transformation("optx.with_master_weights", "inner", inner)
+    _validate.check_float_dtype("optx.with_master_weights", "dtype", dtype)
     call = "optx.with_master_weights"
     dtype = jnp.dtype(dtype)
     inner_update = _accepting_extra_args(inner.update)

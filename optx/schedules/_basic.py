@@ -41,7 +41,7 @@ def constant_schedule(value: Any) -> Schedule:
     return schedule
 
 
-@_validate.public_call("optx.schedules.linear_schedule")
+@_validate.public_call("optx.schedules.warmup_constant_schedule")
 def warmup_constant_schedule(init_value: Any, peak_value: Any, warmup_steps: int) -> Schedule:
     """Linear warmup from ``init_value`` to ``peak_value``, then constant (Optax's name).
 
@@ -54,6 +54,8 @@ def warmup_constant_schedule(init_value: Any, peak_value: Any, warmup_steps: int
       >>> [float(s(i)) for i in (0, 2, 4, 9)]
       [0.0, 0.5, 1.0, 1.0]
     """
+    c.check_number("warmup_constant_schedule", "init_value", init_value)
+    c.check_number("warmup_constant_schedule", "peak_value", peak_value)
     return linear_schedule(init_value, peak_value, warmup_steps)
 
 

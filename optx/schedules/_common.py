@@ -8,6 +8,7 @@ concrete values are checked, when the schedule is built.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import jax
@@ -86,6 +87,9 @@ def check_number(short: str, arg: str, value: Any) -> None:
             "got a function; schedule arguments are values, not schedules"
         )
     _validate.check_number(name(short), arg, value)
+    x = _validate.concrete_scalar(value)
+    if x is not None and not math.isfinite(x):
+        raise ValueError(f"{_validate.current_call(name(short))}: {arg} must be finite, got {x}")
 
 
 def check_range(short: str, arg: str, value: Any, low=None, high=None, **kw: Any) -> None:

@@ -70,6 +70,11 @@ def _check_factor(short: str, factor: Any) -> None:
             f"{_validate.current_call(c.name(short))}: factor must be <= 1 so the rate "
             f"decreases, got {value:g}"
         )
+    if value is not None and value <= 0:
+        raise ValueError(
+            f"{_validate.current_call(c.name(short))}: factor must be in (0, 1] (the "
+            f"multiplier per decay), got {value:g}"
+        )
 
 
 @_validate.public_call("optx.schedules.factor_schedule")
@@ -100,7 +105,7 @@ def factor_schedule(
       warmup_steps, warmup_begin_lr, warmup_mode: MXNet's warmup (see the module).
 
     Raises:
-      ValueError: ``step < 1``, ``factor > 1`` or a bad warmup (MXNet's checks).
+      ValueError: ``step < 1``, ``factor`` outside (0, 1] or a bad warmup (MXNet's checks).
 
     Examples:
       >>> import optx

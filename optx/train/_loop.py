@@ -222,7 +222,9 @@ class Loop:
 
     def _do_train(self) -> None:
         batches = self._train_batches
+        seen = 0
         for i, batch in enumerate(batches):
+            seen += 1
             if self.train_iter < self.resume_iter:
                 self.train_iter += 1
                 continue
@@ -231,6 +233,11 @@ class Loop:
             total = None if self.n_iter is None else self.n_iter * self.n_epoch
             self.pct_train = None if not total else self.train_iter / total
             self._with_events(self._train_batch, "batch", CancelBatchException, self._count)
+        if not seen:
+            raise ValueError(
+                f"optx.train.fit: data gave no batches in epoch {self.epoch}; "
+                "training on zero batches is never intended: check the data pipeline"
+            )
 
     def _valid_batch(self, sums: dict[str, float], weight: list[float]) -> None:
         self._read_loss(self.eval_step(self.state, self.batch), "eval_step")
@@ -269,7 +276,8 @@ class Loop:
             self.epoch = epoch
             self._train_batches = _batches(self.data, epoch, "data")
             self.n_iter = _length(self._train_batches)
-            if self.n_iter is not None and self.train_iter + self.n_iter <= self.resume_iter:
+            resumed = self.n_iter and self.train_iter + self.n_iter <= self.resume_iter
+            if resumed:
                 self.train_iter += self.n_iter  # resumed past this epoch: skip it silently
                 continue
             self._with_events(self._do_epoch, "epoch", CancelEpochException)
@@ -323,7 +331,8 @@ def fit(
 
     Raises:
       TypeError: the step returns no metrics dict with a "loss", or data is not iterable.
-      ValueError: valid_data without eval_step; callbacks whose ordering constraints cycle.
+      ValueError: valid_data without eval_step; callbacks whose ordering constraints cycle;
+        data that gives no batches in an epoch.
 
     Examples:
       >>> import jax, jax.numpy as jnp, optx

@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from optx import _validate
 from optx._core import GradientTransformation
 
 
@@ -50,6 +51,7 @@ class TrainState(NamedTuple):
           >>> int(state.step)
           0
         """
+        _validate.check_transformation("optx.train.TrainState.create", "optimizer", optimizer)
         key = jax.random.key(rng) if isinstance(rng, int) else rng
         return cls(
             step=jnp.zeros([], jnp.int32),

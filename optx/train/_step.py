@@ -328,6 +328,7 @@ def make_train_step(
       >>> float(metrics["loss"]), float(state.params["w"]), bool(metrics["skipped"])
       (4.0, 0.4, False)
     """
+    _validate.check_transformation("optx.train.make_train_step", "optimizer", optimizer)
     loss_fn = _check_step_args(
         "optx.train.make_train_step", loss_fn, optimizer, steps_per_call, has_state=has_state
     )

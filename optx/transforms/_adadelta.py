@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from optx import _tree, _validate
+from optx import _constraints, _tree, _validate
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
 from optx.transforms._adaptive import second_moments_like
@@ -56,9 +56,9 @@ def scale_by_adadelta(
       https://arxiv.org/abs/1212.5701
     """
     call = "optx.scale_by_adadelta"
-    _validate.check_unit_interval(call, "rho", rho)
-    _validate.check_positive(call, "eps", eps)
-    hyperparams = Hyperparams(call, rho=rho, eps=eps, decays=("rho",))
+    hyperparams = Hyperparams(
+        call, constraints={"eps": _constraints.POSITIVE}, rho=rho, eps=eps, decays=("rho",)
+    )
 
     def init(params):
         return ScaleByAdadeltaState(

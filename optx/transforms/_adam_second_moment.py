@@ -240,8 +240,6 @@ def scale_by_qhadam(
     """
     call = "optx.scale_by_qhadam"
     _checks(call, {"b1": b1, "b2": b2}, {"eps": eps})
-    _validate.check_range(call, "nu1", nu1, 0.0, 1.0)
-    _validate.check_range(call, "nu2", nu2, 0.0, 1.0)
     hyperparams = Hyperparams(
         call,
         b1=b1,

@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from optx import _tree, _validate
+from optx import _constraints, _tree, _validate
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
 from optx.transforms._adam_common import adam_scalars, ema_into
@@ -89,8 +89,9 @@ def scale_by_adamax(
     """
     call = "optx.scale_by_adamax"
     _check_betas(call, b1, b2)
-    _validate.check_non_negative(call, "eps", eps)
-    hyperparams = Hyperparams(call, b1=b1, b2=b2, eps=eps, decays=("b1",))
+    hyperparams = Hyperparams(
+        call, b1=b1, b2=b2, eps=eps, decays=("b1",), constraints={"b2": _constraints.UNIT_INTERVAL}
+    )
 
     def init(params):
         return ScaleByAdamaxState(
@@ -172,9 +173,9 @@ def scale_by_amsgrad(
       https://openreview.net/forum?id=ryQu7f-RZ
     """
     call = "optx.scale_by_amsgrad"
+    _validate.check_float_dtype(call, "mu_dtype", mu_dtype, complex_ok=True)
+    _validate.check_float_dtype(call, "nu_dtype", nu_dtype)
     _check_betas(call, b1, b2)
-    _validate.check_non_negative(call, "eps", eps)
-    _validate.check_non_negative(call, "eps_root", eps_root)
     _validate.check_choice(call, "max_of", max_of, ("corrected", "raw"))
     hyperparams = Hyperparams(call, b1=b1, b2=b2, eps=eps, eps_root=eps_root, decays=("b1", "b2"))
 
@@ -265,6 +266,8 @@ def scale_by_nadam(
       https://openreview.net/forum?id=OM0jvwB8jIp57ZJjtNEZ
     """
     call = "optx.scale_by_nadam"
+    _validate.check_float_dtype(call, "mu_dtype", mu_dtype, complex_ok=True)
+    _validate.check_float_dtype(call, "nu_dtype", nu_dtype)
     _check_betas(call, b1, b2)
     for name, value in (("eps", eps), ("eps_root", eps_root), ("schedule_decay", schedule_decay)):
         _validate.check_non_negative(call, name, value)

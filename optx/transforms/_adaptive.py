@@ -102,6 +102,8 @@ def scale_by_adam(
 
     Raises:
       ValueError: a beta outside [0, 1), a negative eps, or an unknown ``eps_convention``.
+      TypeError: a ``mu_dtype`` that is not floating or complex, or a ``nu_dtype`` that is
+        not floating.
 
     Examples:
       >>> import jax.numpy as jnp, optx
@@ -114,10 +116,8 @@ def scale_by_adam(
       https://arxiv.org/abs/1412.6980
     """
     call = "optx.scale_by_adam"
-    for name, value in (("b1", b1), ("b2", b2)):
-        _validate.check_unit_interval(call, name, value)
-    _validate.check_non_negative(call, "eps", eps)
-    _validate.check_non_negative(call, "eps_root", eps_root)
+    _validate.check_float_dtype(call, "mu_dtype", mu_dtype, complex_ok=True)
+    _validate.check_float_dtype(call, "nu_dtype", nu_dtype)
     _validate.check_choice(call, "eps_convention", eps_convention, ("corrected", "hat"))
     eps_hat = eps_convention == "hat"
     hyperparams = Hyperparams(call, b1=b1, b2=b2, eps=eps, eps_root=eps_root, decays=("b1", "b2"))
@@ -234,8 +234,6 @@ def scale_by_rms(
       Machine Learning.
     """
     call = "optx.scale_by_rms"
-    _validate.check_unit_interval(call, "decay", decay)
-    _validate.check_non_negative(call, "eps", eps)
     _validate.check_non_negative(call, "initial_scale", initial_scale)
     hyperparams = Hyperparams(call, decay=decay, eps=eps, decays=("decay",))
 
@@ -298,8 +296,6 @@ def scale_by_stddev(
       https://arxiv.org/abs/1308.0850
     """
     call = "optx.scale_by_stddev"
-    _validate.check_unit_interval(call, "decay", decay)
-    _validate.check_non_negative(call, "eps", eps)
     _validate.check_non_negative(call, "initial_scale", initial_scale)
     hyperparams = Hyperparams(call, decay=decay, eps=eps, decays=("decay",))
 
@@ -364,7 +360,6 @@ def scale_by_rss(
     """
     call = "optx.scale_by_rss"
     _validate.check_non_negative(call, "initial_accumulator_value", initial_accumulator_value)
-    _validate.check_non_negative(call, "eps", eps)
     hyperparams = Hyperparams(call, eps=eps)
 
     def init(params):

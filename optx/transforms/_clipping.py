@@ -7,7 +7,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from optx import _tree, _validate
+from optx import _constraints, _tree, _validate
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
 
@@ -37,8 +37,9 @@ def clip(max_delta: ScalarOrSchedule) -> GradientTransformation:
       max_delta: > 0, hyperparameter ``max_delta``.
     """
     call = "optx.clip"
-    _validate.check_positive(call, "max_delta", max_delta)
-    hyperparams = Hyperparams(call, max_delta=max_delta)
+    hyperparams = Hyperparams(
+        call, constraints={"max_delta": _constraints.POSITIVE}, max_delta=max_delta
+    )
     public = _validate.current_call(call)
 
     def init(params):
@@ -78,8 +79,9 @@ def clip_by_global_norm(max_norm: ScalarOrSchedule) -> GradientTransformation:
       https://arxiv.org/abs/1211.5063
     """
     call = "optx.clip_by_global_norm"
-    _validate.check_positive(call, "max_norm", max_norm)
-    hyperparams = Hyperparams(call, max_norm=max_norm)
+    hyperparams = Hyperparams(
+        call, constraints={"max_norm": _constraints.POSITIVE}, max_norm=max_norm
+    )
 
     def init(params):
         return ClipState(_tree.zero_count(params), hyperparams.init(params))

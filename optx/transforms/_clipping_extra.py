@@ -7,7 +7,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from optx import _tree, _validate
+from optx import _constraints, _tree, _validate
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
 
@@ -44,8 +44,9 @@ def clip_by_block_rms(threshold: ScalarOrSchedule) -> GradientTransformation:
       Array([ 1., -1.], dtype=float32)
     """
     call = "optx.clip_by_block_rms"
-    _validate.check_positive(call, "threshold", threshold)
-    hyperparams = Hyperparams(call, threshold=threshold)
+    hyperparams = Hyperparams(
+        call, constraints={"threshold": _constraints.POSITIVE}, threshold=threshold
+    )
 
     def init(params):
         return ClipByBlockRmsState(_tree.zero_count(params), hyperparams.init(params))
@@ -108,9 +109,12 @@ def adaptive_grad_clip(
       Normalization, https://arxiv.org/abs/2102.06171
     """
     call = "optx.adaptive_grad_clip"
-    _validate.check_positive(call, "clipping", clipping)
-    _validate.check_positive(call, "eps", eps)
-    hyperparams = Hyperparams(call, clipping=clipping, eps=eps)
+    hyperparams = Hyperparams(
+        call,
+        constraints={"clipping": _constraints.POSITIVE, "eps": _constraints.POSITIVE},
+        clipping=clipping,
+        eps=eps,
+    )
 
     def init(params):
         return AdaptiveGradClipState(_tree.zero_count(params), hyperparams.init(params))

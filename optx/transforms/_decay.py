@@ -73,7 +73,6 @@ def add_decayed_weights(
       https://arxiv.org/abs/1711.05101
     """
     call = "optx.add_decayed_weights"
-    _validate.check_non_negative(call, "weight_decay", weight_decay)
     hyperparams = Hyperparams(call, weight_decay=weight_decay)
 
     def init(params):

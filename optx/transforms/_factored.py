@@ -190,6 +190,7 @@ def _factored_rms(
         del extra_args
         if jax.tree.structure(state.v) != jax.tree.structure(updates):
             _tree.check_structure(call, state.v, updates)  # raises, naming the paths
+        _check_factored_shapes(call, init, state, updates)
         if min_param_scale is not None:
             _tree.require_params(call, params)
         leaf_params = updates if min_param_scale is None else params  # read only for the scale
@@ -293,3 +294,25 @@ def scale_by_param_block_rms(min_scale: float = 1e-3) -> GradientTransformation:
         return jax.tree.map(one, updates, params), state
 
     return GradientTransformation(init, update)
+
+
+def _check_factored_shapes(call: str, init: Any, state: Any, updates: Any) -> None:
+    """Raises ValueError when a gradient's shape is not the one the state was built for.
+
+    The factored statistics of a leaf are reduced along its axes, so a gradient of another
+    shape would broadcast against them (or fail far inside); this compares, at trace time,
+    the statistics ``init`` would build for ``updates`` with the state's.
+    """
+    expected = jax.eval_shape(init, updates)
+    for stat in ("v_row", "v_col", "v"):
+        got_leaves = jax.tree_util.tree_leaves_with_path(getattr(state, stat))
+        for (path, have), want, u in zip(
+            got_leaves, jax.tree.leaves(getattr(expected, stat)), jax.tree.leaves(updates)
+        ):
+            if jnp.shape(have) != want.shape:
+                raise ValueError(
+                    f"{call}: the gradient at {jax.tree_util.keystr(path) or 'the root'} has "
+                    f"shape {jnp.shape(u)}, but the state was built for another shape (its "
+                    f"{stat} has shape {jnp.shape(have)}, expected {want.shape}); call init "
+                    "again on the current params"
+                )

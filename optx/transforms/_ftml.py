@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from optx import _tree, _validate
+from optx import _constraints, _tree, _validate
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
 from optx.transforms._adaptive import moments_like, second_moments_like
@@ -66,12 +66,14 @@ def scale_by_ftml(
       http://proceedings.mlr.press/v70/zheng17a.html
     """
     call = "optx.scale_by_ftml"
-    _validate.check_positive(call, "learning_rate", learning_rate)
-    _validate.check_unit_interval(call, "b1", b1)
-    _validate.check_unit_interval(call, "b2", b2)
-    _validate.check_non_negative(call, "eps", eps)
     hyperparams = Hyperparams(
-        call, learning_rate=learning_rate, b1=b1, b2=b2, eps=eps, decays=("b1", "b2")
+        call,
+        constraints={"learning_rate": _constraints.POSITIVE},
+        learning_rate=learning_rate,
+        b1=b1,
+        b2=b2,
+        eps=eps,
+        decays=("b1", "b2"),
     )
 
     def init(params):

@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from optx import _tree, _validate
+from optx import _constraints, _tree, _validate
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
 from optx.transforms._adaptive import moments_like
@@ -80,16 +80,17 @@ def scale_by_lbsgd(
       https://arxiv.org/abs/1708.03888
     """
     call = "optx.scale_by_lbsgd"
-    _validate.check_non_negative(call, "learning_rate", learning_rate)
-    _validate.check_unit_interval(call, "momentum", momentum)
-    _validate.check_non_negative(call, "weight_decay", weight_decay)
     _validate.check_choice(call, "warmup_strategy", warmup_strategy, WARMUP_STRATEGIES)
     _validate.check_int(call, "warmup_epochs", warmup_epochs, 0)
     _validate.check_int(call, "batch_scale", batch_scale, 1)
     _validate.check_int(call, "updates_per_epoch", updates_per_epoch, 1)
     _validate.check_int(call, "begin_epoch", begin_epoch, 0)
     hyperparams = Hyperparams(
-        call, learning_rate=learning_rate, momentum=momentum, weight_decay=weight_decay
+        call,
+        constraints={"momentum": _constraints.UNIT_INTERVAL},
+        learning_rate=learning_rate,
+        momentum=momentum,
+        weight_decay=weight_decay,
     )
     scale = int(batch_scale)
     first = int(begin_epoch) * int(updates_per_epoch)

@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from optx import _complex, _tree, _validate
+from optx import _complex, _constraints, _tree, _validate
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
 
@@ -71,12 +71,16 @@ def trace(
       Sutskever et al., 2013, On the importance of initialization and momentum in deep
       learning, http://proceedings.mlr.press/v28/sutskever13.html
     """
-    _validate.check_unit_interval("optx.trace", "decay", decay)
+    _validate.check_float_dtype(
+        "optx.trace", "accumulator_dtype", accumulator_dtype, complex_ok=True
+    )
     damped = {}
     if dampening is not None:
         _validate.check_range("optx.trace", "dampening", dampening, 0.0, 1.0)
         damped = {"dampening": dampening}
-    hyperparams = Hyperparams("optx.trace", decay=decay, **damped)
+    hyperparams = Hyperparams(
+        "optx.trace", constraints={"decay": _constraints.UNIT_INTERVAL}, decay=decay, **damped
+    )
 
     def init(params):
         return TraceState(
@@ -126,7 +130,7 @@ def ema(
       debias: divide by ``1 - decay**t`` (a scalar) so early averages are not biased to 0.
       accumulator_dtype: dtype of the average; default: the params' dtype.
     """
-    _validate.check_unit_interval("optx.ema", "decay", decay)
+    _validate.check_float_dtype("optx.ema", "accumulator_dtype", accumulator_dtype, complex_ok=True)
     hyperparams = Hyperparams("optx.ema", decay=decay, decays=("decay",))
 
     def init(params):

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from optx import _tree, _validate
+from optx import _constraints, _tree, _validate
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
 
@@ -103,10 +103,13 @@ def add_noise(
       Networks, https://arxiv.org/abs/1511.06807
     """
     call = "optx.add_noise"
-    _validate.check_non_negative(call, "eta", eta)
-    _validate.check_non_negative(call, "gamma", gamma)
     key_data = _key_data(call, key)
-    hyperparams = Hyperparams(call, eta=eta, gamma=gamma)
+    hyperparams = Hyperparams(
+        call,
+        constraints={"eta": _constraints.NON_NEGATIVE, "gamma": _constraints.NON_NEGATIVE},
+        eta=eta,
+        gamma=gamma,
+    )
 
     def init(params):
         key = _tree.place(key_data, _tree.replicated_sharding(params))
@@ -154,7 +157,6 @@ def scale_by_sgld(learning_rate: ScalarOrSchedule = 0.01, key: Any = 0) -> Gradi
       https://www.stats.ox.ac.uk/~teh/research/compstats/WelTeh2011a.pdf
     """
     call = "optx.scale_by_sgld"
-    _validate.check_non_negative(call, "learning_rate", learning_rate)
     key_data = _key_data(call, key)
     hyperparams = Hyperparams(call, learning_rate=learning_rate)
 

@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from optx import _tree, _validate
+from optx import _constraints, _tree, _validate
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
 from optx.transforms._adaptive import moments_like
@@ -71,10 +71,7 @@ def scale_by_novograd(
       for Training of Deep Networks, https://arxiv.org/abs/1905.11286
     """
     call = "optx.scale_by_novograd"
-    _validate.check_unit_interval(call, "b1", b1)
-    _validate.check_unit_interval(call, "b2", b2)
-    for name, value in (("eps", eps), ("eps_root", eps_root), ("weight_decay", weight_decay)):
-        _validate.check_non_negative(call, name, value)
+    _validate.check_float_dtype(call, "mu_dtype", mu_dtype, complex_ok=True)
     needs_params = _validate.concrete_scalar(weight_decay) != 0.0
     hyperparams = Hyperparams(
         call,
@@ -84,6 +81,7 @@ def scale_by_novograd(
         eps_root=eps_root,
         weight_decay=weight_decay,
         decays=("b2",),
+        constraints={"b1": _constraints.UNIT_INTERVAL},
     )
 
     def init(params):

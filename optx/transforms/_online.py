@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from optx import _tree, _validate
+from optx import _constraints, _tree, _validate
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
 from optx.transforms._adaptive import moments_like, second_moments_like
@@ -73,12 +73,17 @@ def scale_by_ftrl(
       https://research.google/pubs/ad-click-prediction-a-view-from-the-trenches/
     """
     call = "optx.scale_by_ftrl"
-    _validate.check_positive(call, "learning_rate", learning_rate)
-    _validate.check_non_negative(call, "lambda1", lambda1)
-    _validate.check_non_negative(call, "beta", beta)
-    _validate.check_non_negative(call, "weight_decay", weight_decay)
     hyperparams = Hyperparams(
-        call, learning_rate=learning_rate, lambda1=lambda1, beta=beta, weight_decay=weight_decay
+        call,
+        constraints={
+            "learning_rate": _constraints.POSITIVE,
+            "lambda1": _constraints.NON_NEGATIVE,
+            "beta": _constraints.NON_NEGATIVE,
+        },
+        learning_rate=learning_rate,
+        lambda1=lambda1,
+        beta=beta,
+        weight_decay=weight_decay,
     )
 
     def init(params):
@@ -148,8 +153,7 @@ def scale_by_dcasgd(lamda: ScalarOrSchedule = 0.04) -> GradientTransformation:
       Compensation, https://arxiv.org/abs/1609.08326
     """
     call = "optx.scale_by_dcasgd"
-    _validate.check_non_negative(call, "lamda", lamda)
-    hyperparams = Hyperparams(call, lamda=lamda)
+    hyperparams = Hyperparams(call, constraints={"lamda": _constraints.NON_NEGATIVE}, lamda=lamda)
 
     def init(params):
         prev = jax.tree.map(lambda p: jnp.array(p, copy=True), params)

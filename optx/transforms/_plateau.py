@@ -7,7 +7,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from optx import _tree, _validate
+from optx import _constraints, _tree, _validate
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
 
@@ -110,11 +110,18 @@ def reduce_on_plateau(
     _validate.check_int(call, "patience", patience, 1)
     _validate.check_int(call, "cooldown", cooldown, 0)
     _validate.check_int(call, "accumulation_size", accumulation_size, 1)
-    _validate.check_non_negative(call, "rtol", rtol)
-    _validate.check_non_negative(call, "atol", atol)
-    _validate.check_non_negative(call, "min_scale", min_scale)
     hyperparams = Hyperparams(
-        call, factor=factor, rtol=rtol, atol=atol, min_scale=min_scale, scale=1.0
+        call,
+        constraints={
+            "rtol": _constraints.NON_NEGATIVE,
+            "atol": _constraints.NON_NEGATIVE,
+            "min_scale": _constraints.NON_NEGATIVE,
+        },
+        factor=factor,
+        rtol=rtol,
+        atol=atol,
+        min_scale=min_scale,
+        scale=1.0,
     )
 
     def init(params):

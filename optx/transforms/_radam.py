@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from optx import _tree, _validate
+from optx import _constraints, _tree, _validate
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
 from optx.transforms._adam_common import ema_into
@@ -83,17 +83,15 @@ def scale_by_radam(
       ADAM, https://arxiv.org/abs/1908.00700
     """
     call = "optx.scale_by_radam"
-    _validate.check_unit_interval(call, "b1", b1)
-    _validate.check_unit_interval(call, "b2", b2)
-    _validate.check_non_negative(call, "eps", eps)
-    _validate.check_non_negative(call, "eps_root", eps_root)
-    _validate.check_range(call, "threshold", threshold, 4.0, low_open=True)
-    _validate.check_non_negative(call, "softplus_beta", softplus_beta)
     use_softplus = _validate.concrete_scalar(softplus_beta) != 0.0
     _validate.check_choice(call, "eps_convention", eps_convention, ("corrected", "hat"))
     eps_hat = eps_convention == "hat"
     hyperparams = Hyperparams(
         call,
+        constraints={
+            "threshold": _constraints.Constraint(4.0, low_open=True),
+            "softplus_beta": _constraints.NON_NEGATIVE,
+        },
         b1=b1,
         b2=b2,
         eps=eps,

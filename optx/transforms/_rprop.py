@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from optx import _tree, _validate
+from optx import _constraints, _tree, _validate
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
 from optx.transforms._adaptive import moments_like
@@ -68,11 +68,6 @@ def scale_by_rprop(
       Igel and Huesken, 2000, Improving the Rprop Learning Algorithm.
     """
     call = "optx.scale_by_rprop"
-    _validate.check_positive(call, "learning_rate", learning_rate)
-    _validate.check_range(call, "eta_minus", eta_minus, 0.0, 1.0, low_open=True, high_open=True)
-    _validate.check_range(call, "eta_plus", eta_plus, 1.0)
-    _validate.check_non_negative(call, "min_step_size", min_step_size)
-    _validate.check_non_negative(call, "max_step_size", max_step_size)
     low, high = _validate.concrete_scalar(min_step_size), _validate.concrete_scalar(max_step_size)
     if low is not None and high is not None and low > high:
         raise ValueError(
@@ -81,6 +76,13 @@ def scale_by_rprop(
         )
     hyperparams = Hyperparams(
         call,
+        constraints={
+            "learning_rate": _constraints.POSITIVE,
+            "eta_minus": _constraints.Constraint(0.0, 1.0, low_open=True, high_open=True),
+            "eta_plus": _constraints.Constraint(1.0),
+            "min_step_size": _constraints.NON_NEGATIVE,
+            "max_step_size": _constraints.NON_NEGATIVE,
+        },
         learning_rate=learning_rate,
         eta_minus=eta_minus,
         eta_plus=eta_plus,

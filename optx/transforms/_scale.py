@@ -102,7 +102,6 @@ def scale_by_learning_rate(
     Raises:
       ValueError: a negative learning rate.
     """
-    _validate.check_non_negative("optx.scale_by_learning_rate", "learning_rate", learning_rate)
     return _scaler(
         "optx.scale_by_learning_rate", "learning_rate", learning_rate, -1.0 if flip_sign else 1.0
     )

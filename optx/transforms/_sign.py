@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from optx import _tree, _validate
+from optx import _constraints, _tree, _validate
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
 from optx.transforms._adam_common import ema_into
@@ -81,9 +81,17 @@ def scale_by_lion(
       https://arxiv.org/abs/2302.06675
     """
     call = "optx.scale_by_lion"
-    _validate.check_unit_interval(call, "b1", b1)
-    _validate.check_range(call, "b2", b2, 0.0, 1.0, low_open=True, high_open=True)
-    hyperparams = Hyperparams(call, b1=b1, b2=b2, decays=("b2",))
+    _validate.check_float_dtype(call, "mu_dtype", mu_dtype)
+    hyperparams = Hyperparams(
+        call,
+        constraints={
+            "b1": _constraints.UNIT_INTERVAL,
+            "b2": _constraints.Constraint(0.0, 1.0, low_open=True, high_open=True),
+        },
+        b1=b1,
+        b2=b2,
+        decays=("b2",),
+    )
     public = _validate.current_call(call)
 
     def init(params):
@@ -148,7 +156,7 @@ def scale_by_signum(
       https://arxiv.org/abs/1802.04434
     """
     call = "optx.scale_by_signum"
-    _validate.check_unit_interval(call, "momentum", momentum)
+    _validate.check_float_dtype(call, "accumulator_dtype", accumulator_dtype)
     specs = {"momentum": momentum}
     if wd_lh is not None:
         _validate.check_non_negative(call, "wd_lh", wd_lh)

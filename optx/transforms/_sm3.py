@@ -83,9 +83,6 @@ def scale_by_sm3(
       https://arxiv.org/abs/1901.11150
     """
     call = "optx.scale_by_sm3"
-    _validate.check_unit_interval(call, "b1", b1)
-    _validate.check_range(call, "b2", b2, 0.0, 1.0)
-    _validate.check_non_negative(call, "eps", eps)
     hyperparams = Hyperparams(
         call,
         b1=b1,

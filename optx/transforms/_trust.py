@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from optx import _tree, _validate
+from optx import _constraints, _tree, _validate
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
 from optx.transforms._decay import resolve_mask
@@ -100,9 +100,6 @@ def scale_by_trust_ratio(
       minutes, https://arxiv.org/abs/1904.00962
     """
     call = "optx.scale_by_trust_ratio"
-    _validate.check_non_negative(call, "min_norm", min_norm)
-    _validate.check_positive(call, "trust_coefficient", trust_coefficient)
-    _validate.check_non_negative(call, "eps", eps)
     specs = {"min_norm": min_norm, "trust_coefficient": trust_coefficient, "eps": eps}
     optional = {
         "weight_decay": weight_decay,
@@ -113,12 +110,11 @@ def scale_by_trust_ratio(
     for name, value in optional.items():
         if value is None:
             continue
-        if name == "weight_decay":
-            _validate.check_non_negative(call, name, value)
-        else:
-            _validate.check_positive(call, name, value)
         specs[name] = value
-    hyperparams = Hyperparams(call, **specs)
+    positive = ("trust_coefficient", "lower_bound", "upper_bound", "max_ratio")
+    constraints = {"min_norm": _constraints.NON_NEGATIVE}  # weight_decay, eps: the defaults
+    constraints.update({name: _constraints.POSITIVE for name in positive if name in specs})
+    hyperparams = Hyperparams(call, constraints=constraints, **specs)
 
     def init(params):
         if mask is not None:
