@@ -99,17 +99,17 @@ def refuse_integer_params(call: str, params: Any) -> None:
             )
 
 
-def guarded(name: str, outer: str, transform: Any, *, wrapper: bool = False) -> Any:
+def guarded(name: str, transform: Any, *, wrapper: bool = False) -> Any:
     """``transform`` with its ``init``/``update`` checked as described in the module doc.
 
-    ``name`` is the factory's own public name, ``outer`` the public call it was built in
-    (the same, or e.g. ``optx.adam`` for its ``optx.scale_by_adam`` part); ``wrapper``: the
-    transform wraps others (which check the params themselves).
+    ``name`` is the public factory that built it (the outermost one: the parts built inside
+    it are covered by its checks); ``wrapper``: the transform wraps others (which check the
+    params themselves).
     """
     fields = getattr(type(transform), "_fields", ())
     if tuple(fields[:2]) != ("init", "update") or getattr(transform.update, "_optx_guarded", False):
         return transform
-    label = name if outer == name else f"{outer} (its {name} part)"
+    label = name
     inner_init, inner_update = transform.init, transform.update
     expected_by_structure: dict[Any, Any] = {}
 

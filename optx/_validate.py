@@ -34,9 +34,11 @@ def public_call(name: str) -> Callable[[F], F]:
             with calling(name):
                 result = factory(*args, **kwargs)
                 outer = current_call(name)
+            if outer != name:  # a part of another public transform: that one is guarded
+                return result
             from optx import _guard  # noqa: PLC0415 - _guard imports this module
 
-            return _guard.guarded(name, outer, result, wrapper=_guard.wraps_transform(args, kwargs))
+            return _guard.guarded(name, result, wrapper=_guard.wraps_transform(args, kwargs))
 
         return wrapped  # type: ignore[return-value]
 
