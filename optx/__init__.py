@@ -39,6 +39,8 @@ from optx._hyperparams import (
     Hyperparams as Hyperparams,
     HyperparamsState as HyperparamsState,
     ScheduledFlags as ScheduledFlags,
+)
+from optx._hyperparams_access import (
     get_hyperparams as get_hyperparams,
     rename_hyperparams as rename_hyperparams,
     set_hyperparams as set_hyperparams,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from optx import _validate
 from optx._core import GradientTransformation, ScalarOrSchedule, chain
-from optx._hyperparams import rename_hyperparams
+from optx._hyperparams_access import rename_hyperparams
 from optx.transforms import (
     scale_by_ftml,
     scale_by_learning_rate,

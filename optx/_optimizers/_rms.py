@@ -6,7 +6,7 @@ import jax.numpy as jnp
 
 from optx import _validate
 from optx._core import GradientTransformation, ScalarOrSchedule, chain, identity
-from optx._hyperparams import rename_hyperparams
+from optx._hyperparams_access import rename_hyperparams
 from optx.transforms import (
     scale_by_learning_rate,
     scale_by_rms,

@@ -6,7 +6,7 @@ from typing import Any
 
 from optx import _validate
 from optx._core import GradientTransformation, ScalarOrSchedule, chain, identity
-from optx._hyperparams import rename_hyperparams
+from optx._hyperparams_access import rename_hyperparams
 from optx.transforms import add_decayed_weights, scale_by_learning_rate, trace
 
 

@@ -10,7 +10,8 @@ import jax.numpy as jnp
 
 from optx import _tree, _validate
 from optx._core import GradientTransformation, ScalarOrSchedule, chain
-from optx._hyperparams import Hyperparams, HyperparamsState, rename_hyperparams
+from optx._hyperparams import Hyperparams, HyperparamsState
+from optx._hyperparams_access import rename_hyperparams
 from optx._wrappers import masked
 from optx.transforms import (
     add_decayed_weights,

@@ -9,7 +9,8 @@ import jax
 
 from optx import _tree, _validate
 from optx._core import GradientTransformation, ScalarOrSchedule, chain, identity
-from optx._hyperparams import Hyperparams, HyperparamsState, get_hyperparams
+from optx._hyperparams import Hyperparams, HyperparamsState
+from optx._hyperparams_access import get_hyperparams
 from optx._paths import as_labeller, known_labels
 
 NO_DECAY_RULES: dict[str, str] = {

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from optx._hyperparams import get_hyperparams
+from optx._hyperparams_access import get_hyperparams
 from optx.train._events import Callback, CancelFitException
 
 _MOMENTUM_NAMES = ("momentum", "b1")

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 
 from optx import _tree
 from optx._core import GradientTransformation, apply_updates, is_transformation
-from optx._hyperparams import get_hyperparams, set_hyperparams
+from optx._hyperparams_access import get_hyperparams, set_hyperparams
 from optx.train import _checkpoint
 from optx.train._loop import commit
 

@@ -8,7 +8,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from optx._hyperparams import get_hyperparams, set_hyperparams
+from optx._hyperparams_access import get_hyperparams, set_hyperparams
 from optx.train._events import (
     Callback,
     CancelBatchException,

@@ -9,7 +9,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from optx._hyperparams import get_hyperparams
+from optx._hyperparams_access import get_hyperparams
 from optx.train._callbacks import ParamScheduler, Recorder
 from optx.train._events import Callback, CancelFitException
 from optx.train._loop import Loop, fit

@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 
-from optx._hyperparams import get_hyperparams
+from optx._hyperparams_access import get_hyperparams
 from optx.train._callbacks import Recorder, TerminateOnNaN
 from optx.train._ckpt_manager import CheckpointManager
 from optx.train._events import Callback, CancelFitException

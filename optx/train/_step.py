@@ -18,7 +18,7 @@ from jax import lax
 
 from optx import _tree, _validate
 from optx._core import GradientTransformation, _accepting_extra_args, apply_updates
-from optx._hyperparams import get_hyperparams
+from optx._hyperparams_access import get_hyperparams
 from optx.train._donation import DonatingStep
 from optx.train._state import TrainState
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from optx import _validate
 from optx._core import GradientTransformation
-from optx._hyperparams import set_hyperparams
+from optx._hyperparams_access import set_hyperparams
 from optx.train._donation import DonatingStep
 from optx.train._state import TrainState
 from optx.train._step import LossFn, StepFn, _check_step_args, make_step_body
