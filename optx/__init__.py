@@ -38,6 +38,7 @@ from optx._core import (
 from optx._hyperparams import (
     Hyperparams as Hyperparams,
     HyperparamsState as HyperparamsState,
+    Resolved as Resolved,
     ScheduledFlags as ScheduledFlags,
 )
 from optx._hyperparams_access import (
@@ -51,6 +52,7 @@ from optx._registry import (
     register_optimizer as register_optimizer,
     registered_optimizers as registered_optimizers,
 )
+from optx._tree import moments_like as moments_like
 from optx._wrappers import *  # noqa: F403  (names listed in _wrappers.__all__)
 from optx.transforms import *  # noqa: F403  (names listed in transforms.__all__)
 
@@ -68,10 +70,12 @@ __all__ = [
     "HyperparamsState",
     "NON_NEGATIVE",
     "POSITIVE",
+    "Resolved",
     "ScheduledFlags",
     "UNIT_INTERVAL",
     "debug_checks",
     "get_hyperparams",
+    "moments_like",
     "rename_hyperparams",
     "set_hyperparams",
     "create",

@@ -1,7 +1,7 @@
 """Complex params: the dtype of first-moment buffers (kept complex for complex leaves).
 
 Second moments of complex gradients are moments of ``|g|**2`` and stored real
-(`optx.transforms._adaptive.second_moments_like`); first moments (momentum, EMA) average
+(`optx.moments_like` with ``real=True``); first moments (momentum, EMA) average
 ``g`` itself and stay complex. A real ``accumulator_dtype`` asked for a complex leaf is read
 as the complex dtype of that precision (float32 -> complex64), so the imaginary part is kept.
 """

@@ -148,10 +148,96 @@ class HyperparamsState(NamedTuple):
     complements: dict[str, jax.Array]
 
 
-class _Values(dict):
-    """The resolved values of one update, by name, with their ``complements`` alongside."""
+class Resolved(Mapping[str, jax.Array]):
+    """The hyperparameters of one update, from `Hyperparams.resolve`: a mapping name -> value.
 
-    complements: dict[str, jax.Array]
+    ``resolved["b1"]`` is the scalar the update uses (float32, or float64 for float64
+    params). Besides the values it carries what the new state needs and the scalars derived
+    from the declared decays:
+
+    Attributes:
+      count: the 1-based count of this update (``count + 1`` of the state, saturating at
+        the int32 maximum): the new state's ``count`` and the ``t`` of bias corrections.
+      state: the new `HyperparamsState`.
+    """
+
+    __slots__ = ("_call", "_complements", "_values", "count", "state")
+
+    def __init__(
+        self,
+        call: str,
+        values: dict[str, jax.Array],
+        complements: dict[str, jax.Array],
+        count: jax.Array,
+        state: HyperparamsState,
+    ):
+        self._call = call
+        self._values = values
+        self._complements = complements
+        self.count = count
+        self.state = state
+
+    def __getitem__(self, name: str) -> jax.Array:
+        return self._values[name]
+
+    def __iter__(self):
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return f"Resolved({self._call}, {sorted(self._values)})"
+
+    def complement(self, name: str) -> jax.Array:
+        """``1 - value`` of a declared decay, exact (``float32(1 - 0.999)``, not
+        ``1 - float32(0.999)``, which is off by 1.3e-5 relative).
+
+        Raises:
+          ValueError: ``name`` is not among the ``decays`` of the `Hyperparams`.
+        """
+        if name not in self._complements:
+            raise ValueError(
+                f"{self._call}: {name!r} is not a declared decay (declared: "
+                f"{sorted(self._complements)}); add it to Hyperparams(..., decays=...)"
+            )
+        return self._complements[name]
+
+    def bias_correction(self, name: str) -> jax.Array:
+        """The scalar ``1 - b**t`` for the decay ``b = self[name]`` and ``t = self.count``.
+
+        Computed as ``-expm1(t * log1p(-(1 - b)))`` from the exact `complement`, so at
+        ``t = 1`` it is exactly the ``1 - b`` the moment used; plain ``1 - b**t`` in float32
+        is off by up to 1.3e-5 relative for ``b = 0.999``.
+        """
+        return one_minus_power(self.complement(name), self.count)
+
+    def moment(self, name: str, moments: Any, updates: Any, order: int = 1) -> Any:
+        """The moments after this update: ``b * m + (1 - b) * g**order`` per leaf.
+
+        ``b = self[name]`` is a declared decay (its exact `complement` is used). ``order=2``
+        averages ``|g|**2``, real for complex ``g``. The arithmetic runs in float32 at
+        least (a bf16 moment is widened inside the fused kernel) and the result is stored
+        in each moment's dtype.
+
+        Args:
+          name: the decay.
+          moments: the moments (a pytree like ``updates``).
+          updates: the gradients or updates.
+          order: 1 (the mean of ``g``) or 2 (the mean of ``|g|**2``).
+        """
+        if order not in (1, 2):
+            raise ValueError(f"{self._call}: moment order must be 1 or 2, got {order!r}")
+        complement = self.complement(name)
+
+        def one(g, m):
+            wide = _tree.wide_dtype(g)
+            term = g.astype(wide) if order == 1 else _tree.abs_sq(g.astype(wide))
+            wide = jnp.result_type(term)
+            old = m.astype(wide)
+            return (old + complement.astype(wide) * (term - old)).astype(m.dtype)
+
+        return jax.tree.map(one, updates, moments)
 
 
 DEFAULT_CONSTRAINTS: dict[str, Constraint] = {
@@ -243,14 +329,20 @@ class Hyperparams:
             {k: place(v) for k, v in complements.items()},
         )
 
-    def resolve(
-        self, state: HyperparamsState, count: jax.Array
-    ) -> tuple[dict[str, jax.Array], HyperparamsState]:
-        """The values for the update at ``count`` (0-based updates done) and the new state.
+    def init_count(self, params: Any = None) -> jax.Array:
+        """The update counter of a new state: int32 zero, replicated where the params are."""
+        return _tree.zero_count(params)
+
+    def resolve(self, state: HyperparamsState, count: jax.Array) -> Resolved:
+        """The hyperparameters of the update after ``count`` updates, as one `Resolved`.
 
         A scheduled value is ``schedule(count)``, a value given as a JAX array is that
         array; any other is read from the state, so `set_hyperparams` can change it between
-        steps.
+        steps. ``resolved.state`` and ``resolved.count`` are what the new state holds.
+
+        Raises:
+          ValueError: ``state`` holds other hyperparameters (built by another transform),
+            or a schedule returns a non-scalar.
         """
         wanted = {complement_key(name) for name in self.decays}
         if set(state.values) != set(self.specs) or set(state.complements) != wanted:
@@ -259,7 +351,7 @@ class Hyperparams:
                 f"but the transform has {sorted(self.specs)}; was the state built by another "
                 "optimizer? Call init of this optimizer on the params"
             )
-        values = _Values()
+        values: dict[str, jax.Array] = {}
         for name, spec in self.specs.items():
             held = state.values[name]
             if _source(spec) == HELD:
@@ -273,55 +365,21 @@ class Hyperparams:
                         f"{jnp.shape(values[name])}; return a scalar from the schedule"
                     )
             _constraints.check_on_device(self.call, name, self.constraints[name], values[name])
-        values.complements = {}
+        complements = {}
         for name in self.decays:
             value, stored = values[name], state.complements[complement_key(name)]
             if _source(self.specs[name]) == HELD:
                 # Exact while it belongs to the value beside it; else 1 - value.
                 one = jnp.ones([], jnp.result_type(value))
-                values.complements[name] = jnp.where(one - stored == value, stored, one - value)
+                complements[name] = jnp.where(one - stored == value, stored, one - value)
             else:
-                values.complements[name] = 1 - value
-        complements = {complement_key(n): c for n, c in values.complements.items()}
-        return values, HyperparamsState(dict(values), state.scheduled, complements)
-
-    def next_count(self, count: jax.Array) -> jax.Array:
-        """The count after this update: ``count + 1``, saturating at the int32 maximum."""
-        return _tree.safe_increment(count)
-
-    def complement(self, values: dict[str, jax.Array], name: str) -> jax.Array:
-        """``1 - values[name]`` for a declared decay, as the state keeps it (exact).
-
-        ``values`` is what `resolve` returned. A scheduled decay's complement is
-        ``1 - schedule(count)``.
-        """
-        if name not in self.decays:
-            raise ValueError(f"{self.call}: {name!r} is not declared among the decays")
-        return values.complements[name]  # type: ignore[attr-defined]
-
-    def bias_correction(
-        self, values: dict[str, jax.Array], name: str, count: jax.Array
-    ) -> jax.Array:
-        """The scalar ``1 - b**t`` for ``b = values[name]`` and ``t = count``, accurate.
-
-        Computed as ``-expm1(t * log1p(-(1 - b)))`` from `complement`, so at t=1 it is exactly
-        the ``1 - b`` the moment used; plain ``1 - b**t`` in float32 is off by up to 1.3e-5
-        relative for b = 0.999.
-        """
-        return _one_minus_power(self.complement(values, name), count)
-
-    def decay_terms(
-        self, values: dict[str, jax.Array], names: tuple[str, ...], count: jax.Array
-    ) -> tuple[list[jax.Array], list[jax.Array]]:
-        """For each decay ``b`` named: ``1 - b`` (`complement`) and ``1 / (1 - b**t)``.
-
-        The same values as `complement` and ``1 / bias_correction``, computed on one vector
-        for all the names (`_tree.scalars_vector`), so XLA emits one kernel for the bias
-        corrections instead of one per decay.
-        """
-        complements = [self.complement(values, name) for name in names]
-        inverse = 1 / _one_minus_power(_tree.scalars_vector(complements), count)
-        return complements, list(inverse)
+                complements[name] = 1 - value
+        new_state = HyperparamsState(
+            dict(values),
+            state.scheduled,
+            {complement_key(n): c for n, c in complements.items()},
+        )
+        return Resolved(self.call, values, complements, _tree.safe_increment(count), new_state)
 
     def _check_value(self, name: str, value: Any, what: str) -> None:
         if jnp.shape(value) != ():
@@ -354,6 +412,9 @@ def exact_complement(value: Any, dtype: Any = jnp.float32) -> jax.Array:
     return jnp.asarray(1.0 - np.asarray(value, np.float64), dtype)
 
 
-def _one_minus_power(complement: jax.Array, count: jax.Array) -> jax.Array:
-    """``1 - b**t`` from ``1 - b``, as ``-expm1(t * log1p(-(1 - b)))`` (accurate)."""
+def one_minus_power(complement: jax.Array, count: jax.Array) -> jax.Array:
+    """``1 - b**t`` from the complement ``1 - b`` and ``t = count``, accurately.
+
+    Computed as ``-expm1(t * log1p(-(1 - b)))``.
+    """
     return -jnp.expm1(count.astype(jnp.result_type(complement)) * jnp.log1p(-complement))

@@ -6,11 +6,10 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
+
+from optx import _xla_cpu
 
 INT32_MAX = jnp.iinfo(jnp.int32).max
-_LEAVES_PER_SHAPE_TO_PACK = 64  # see per_step_scalars
-_FEW_LEAVES_TO_PACK = 16
 
 
 def wide_dtype(dtype: Any) -> Any:
@@ -93,6 +92,29 @@ def safe_increment(count: jax.Array) -> jax.Array:
 def zeros_like(tree: Any, dtype: Any = None) -> Any:
     """Zeros shaped and placed like ``tree`` (same sharding), in ``dtype`` or each leaf's."""
     return jax.tree.map(lambda x: jnp.zeros_like(x, dtype=dtype or jnp.result_type(x)), tree)
+
+
+def moments_like(params: Any, dtype: Any = None, *, real: bool = False) -> Any:
+    """Zero moments shaped and placed like ``params`` (same sharding), for an optimizer state.
+
+    Args:
+      params: the params (or gradients) the moments shadow.
+      dtype: the moments' dtype; by default each leaf's, but at least float32 (a bf16 or
+        f16 param gets float32 moments).
+      real: moments of a real quantity (``|g|**2``): a complex leaf (or complex ``dtype``)
+        gets its real dtype, float32 for complex64, half the memory of a complex buffer.
+
+    Examples:
+      >>> import jax.numpy as jnp, optx
+      >>> optx.moments_like({"w": jnp.ones(2, jnp.bfloat16)})["w"].dtype
+      dtype('float32')
+    """
+
+    def one(p):
+        wide = wide_dtype(jnp.result_type(p)) if dtype is None else jnp.dtype(dtype)
+        return jnp.zeros_like(p, dtype=real_dtype(wide) if real else wide)
+
+    return jax.tree.map(one, params)
 
 
 def zeros_reduced(param: Any, kept_axes: tuple[int, ...], dtype: Any = jnp.float32) -> jax.Array:
@@ -198,58 +220,9 @@ def global_norm(tree: Any) -> jax.Array:
     return jnp.sqrt(sum(squared_norm(x, dtype) for x in leaves))
 
 
-def scalars_vector(scalars: Any) -> jax.Array:
-    """The float32 scalars as one vector, written as ``sum(x_i * e_i)`` instead of a stack.
-
-    Same values (every ``x_i`` is multiplied by exact ones and zeros), but elementwise
-    arithmetic fuses into the kernel that reads the vector, where XLA:CPU compiles a
-    concatenate of runtime scalars as a kernel of its own.
-    """
-    dtype = jnp.result_type(*scalars) if scalars else jnp.float32
-    scalars = [jnp.asarray(x, dtype) for x in scalars]
-    basis = np.eye(len(scalars), dtype=dtype)
-    return sum(x * basis[i] for i, x in enumerate(scalars))
-
-
-def per_step_scalars(tree: Any, *scalars: Any) -> tuple[jax.Array, ...]:
-    """The float32 ``scalars``, read back from one vector where that compiles fewer kernels.
-
-    A compile-time measure, the values are unchanged. XLA:CPU compiles one kernel for all
-    leaves of one shape only if their kernels take their operands in the same order, and
-    with several runtime scalars (hyperparameters held in the state) it orders the first
-    leaf's operands differently, one extra kernel per leaf shape: on a transformer-like
-    tree Adam then compiles ~40% more kernels than with constants. Read from one vector
-    the scalars are one operand and the order holds. The vector passes through an
-    identity XLA does not fold (``reduce_precision`` to float32's own precision), else
-    it would read each slice back to its source.
-
-    On a small tree the vector also gathers the scalar arithmetic of the update's prologue
-    (bias corrections, square roots, quotients) into one kernel, where XLA would compile
-    each expensive scalar operation as a kernel of its own: one-leaf Adam compiles six
-    kernels instead of eight (Optax: six).
-
-    Reading a slice costs two instructions per scalar and kernel where a scalar operand
-    costs one, and XLA copies the ``reduce_precision`` into every kernel that reads the
-    vector, so the vector is used only where kernels outweigh instructions: on trees of
-    at most `_FEW_LEAVES_TO_PACK` leaves, and where some shape repeats with at most
-    `_LEAVES_PER_SHAPE_TO_PACK` leaves per shape (a transformer's ~14, not 2048 leaves of
-    3 shapes, where it measured 3% slower).
-    """
-    dtype = jnp.result_type(*scalars)
-    values = tuple(jnp.asarray(x, dtype) for x in scalars)
-    shapes = [(jnp.shape(x), jnp.result_type(x)) for x in jax.tree.leaves(tree)]
-    distinct = len(set(shapes))
-    repeated = distinct < len(shapes) <= _LEAVES_PER_SHAPE_TO_PACK * distinct
-    if not (repeated or len(shapes) <= _FEW_LEAVES_TO_PACK):
-        return values
-    finfo = jnp.finfo(dtype)
-    vector = jax.lax.reduce_precision(jnp.stack(values, axis=-1), finfo.nexp, finfo.nmant)
-    return tuple(vector[..., i] for i in range(len(values)))
-
-
 def scale_tree(factor: jax.Array, tree: Any) -> Any:
     """Multiplies every leaf by a scalar, keeping each leaf's dtype."""
-    (factor,) = per_step_scalars(tree, factor)
+    (factor,) = _xla_cpu.pack_scalars(tree, factor)
 
     def one(x):
         wide = wide_dtype(x)

@@ -1,6 +1,6 @@
 """Trees whose leaves share a shape: per-step scalars read from one vector change no value.
 
-`optx._tree.per_step_scalars` packs an update's runtime scalars into one vector when leaves
+`optx._xla_cpu.pack_scalars` packs an update's runtime scalars into one vector when leaves
 repeat a shape (so XLA compiles one kernel per shape); these tests check the packed update
 equals each leaf updated on its own, where nothing is packed.
 """
@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import pytest
 
 import optx
-from optx import _tree
+from optx import _xla_cpu
 
 OPTIMIZERS = {
     "adam": lambda: optx.adam(1e-2),
@@ -48,10 +48,10 @@ def test_per_step_scalars_pack_only_where_shapes_repeat():
     unique = {f"x{i}": jnp.zeros(i + 1) for i in range(20)}  # many leaves, none alike
     repeated = {"x": jnp.zeros(3), "y": jnp.zeros(3)}
     for tree in (unique, repeated):
-        got = _tree.per_step_scalars(tree, a, b)
+        got = _xla_cpu.pack_scalars(tree, a, b)
         assert [float(x) for x in got] == [0.5, -2.0]
         assert all(x.dtype == jnp.float32 and x.shape == () for x in got)
-    lowered = jax.jit(lambda t, a, b: _tree.per_step_scalars(t, a, b)).lower(repeated, a, b)
+    lowered = jax.jit(lambda t, a, b: _xla_cpu.pack_scalars(t, a, b)).lower(repeated, a, b)
     assert "reduce_precision" in lowered.as_text()
-    lowered = jax.jit(lambda t, a, b: _tree.per_step_scalars(t, a, b)).lower(unique, a, b)
+    lowered = jax.jit(lambda t, a, b: _xla_cpu.pack_scalars(t, a, b)).lower(unique, a, b)
     assert "reduce_precision" not in lowered.as_text()

@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from optx import _tree, _validate
+from optx import _tree, _validate, _xla_cpu
 from optx._core import GradientTransformation, ScalarOrSchedule, chain
 from optx._hyperparams import Hyperparams, HyperparamsState
 from optx._hyperparams_access import rename_hyperparams
@@ -22,7 +22,6 @@ from optx.transforms import (
     trace,
 )
 from optx.transforms._adam_common import ema_into
-from optx.transforms._adaptive import moments_like, second_moments_like
 from optx.transforms._trust import fromage_rescale
 
 
@@ -41,19 +40,19 @@ def _adam_without_bias_correction(b1, b2, eps, eps_root) -> GradientTransformati
     def init(params):
         return _MomentsState(
             _tree.zero_count(params),
-            moments_like(params),
-            second_moments_like(params),
+            _tree.moments_like(params),
+            _tree.moments_like(params, real=True),
             hyperparams.init(params),
         )
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
         _tree.check_structure(call, state.mu, updates)
-        h, hp = hyperparams.resolve(state.hyperparams, state.count)
-        c1, c2, root, eps_ = _tree.per_step_scalars(
+        h = hyperparams.resolve(state.hyperparams, state.count)
+        c1, c2, root, eps_ = _xla_cpu.pack_scalars(
             updates,
-            hyperparams.complement(h, "b1"),
-            hyperparams.complement(h, "b2"),
+            h.complement("b1"),
+            h.complement("b2"),
             h["eps_root"],
             h["eps"],
         )
@@ -70,7 +69,7 @@ def _adam_without_bias_correction(b1, b2, eps, eps_root) -> GradientTransformati
             return u.astype(g.dtype), m, v
 
         updates, mu, nu = _tree.map_unzip(one, 3, updates, state.mu, state.nu)
-        return updates, _MomentsState(_tree.safe_increment(state.count), mu, nu, hp)
+        return updates, _MomentsState(h.count, mu, nu, h.state)
 
     return GradientTransformation(init, update)
 

@@ -47,8 +47,8 @@ def _averager(call: str, hyperparams: Hyperparams, weight_fn, accumulator_dtype:
         del extra_args
         _tree.require_params(call, params)
         _tree.check_structure(call, state.average, updates)
-        h, hp = hyperparams.resolve(state.hyperparams, state.count)
-        count = _tree.safe_increment(state.count)
+        h = hyperparams.resolve(state.hyperparams, state.count)
+        count = h.count
         weight, product = weight_fn(h, count, state.decay_product)
 
         def one(a, p, u):
@@ -57,7 +57,7 @@ def _averager(call: str, hyperparams: Hyperparams, weight_fn, accumulator_dtype:
             return (a.astype(wide) + weight.astype(wide) * (new - a.astype(wide))).astype(a.dtype)
 
         average = jax.tree.map(one, state.average, params, updates)
-        return updates, EmaParamsState(count, product, average, hp)
+        return updates, EmaParamsState(count, product, average, h.state)
 
     return GradientTransformation(init, update)
 

@@ -59,7 +59,7 @@ def _group_scale(call, base_name, base_value, mult_name, mults, labels, *, decay
         if decay:
             _tree.require_params(call, params)
             _tree.check_structure(call, params, updates)
-        h, hp = hyperparams.resolve(state.hyperparams, state.count)
+        h = hyperparams.resolve(state.hyperparams, state.count)
         groups = group_of(updates if params is None else params)
         factors = {g: h[base_name] * h[f"{g}/{mult_name}"] for g in mults}
         leaves, treedef = jax.tree.flatten(updates)
@@ -73,7 +73,7 @@ def _group_scale(call, base_name, base_value, mult_name, mults, labels, *, decay
             return (-factor * g.astype(wide)).astype(g.dtype)
 
         new = [one(g, p, group) for g, p, group in zip(leaves, p_leaves, groups)]
-        return treedef.unflatten(new), ParamGroupsState(_tree.safe_increment(state.count), hp)
+        return treedef.unflatten(new), ParamGroupsState(h.count, h.state)
 
     return GradientTransformation(init, update)
 

@@ -97,9 +97,9 @@ def lookahead(
     def update(updates, state, params=None, **extra_args):
         _tree.require_params(call, params)
         _tree.check_structure(call, state.slow, updates)
-        h, hp = hyperparams.resolve(state.hyperparams, state.count)
+        h = hyperparams.resolve(state.hyperparams, state.count)
         fast_updates, fast_state = fast_update(updates, state.fast_state, params, **extra_args)
-        count = _tree.safe_increment(state.count)
+        count = h.count
         sync = (count % sync_period) == 0
 
         def one(u, p, s):
@@ -115,7 +115,7 @@ def lookahead(
             synced = jax.tree.map(lambda s, p: s.astype(p.dtype), slow, params)
             fresh = fast.init(synced)
             fast_state = jax.tree.map(lambda a, b: jnp.where(sync, a, b), fresh, fast_state)
-        return new, LookaheadState(count, slow, fast_state, hp)
+        return new, LookaheadState(count, slow, fast_state, h.state)
 
     return GradientTransformation(init, update)
 

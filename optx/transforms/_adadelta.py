@@ -10,7 +10,6 @@ import jax.numpy as jnp
 from optx import _constraints, _tree, _validate
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
-from optx.transforms._adaptive import second_moments_like
 
 
 class ScaleByAdadeltaState(NamedTuple):
@@ -63,16 +62,16 @@ def scale_by_adadelta(
     def init(params):
         return ScaleByAdadeltaState(
             _tree.zero_count(params),
-            second_moments_like(params),
-            second_moments_like(params),
+            _tree.moments_like(params, real=True),
+            _tree.moments_like(params, real=True),
             hyperparams.init(params),
         )
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
         _tree.check_structure(call, state.e_g, updates)
-        h, hp = hyperparams.resolve(state.hyperparams, state.count)
-        one_minus_rho = hyperparams.complement(h, "rho")
+        h = hyperparams.resolve(state.hyperparams, state.count)
+        one_minus_rho = h.complement("rho")
 
         def one(g, e_g, e_x):
             wide = _tree.wide_dtype(g)
@@ -87,6 +86,6 @@ def scale_by_adadelta(
             return u.astype(g.dtype), e_g, e_x
 
         updates, e_g, e_x = _tree.map_unzip(one, 3, updates, state.e_g, state.e_x)
-        return updates, ScaleByAdadeltaState(_tree.safe_increment(state.count), e_g, e_x, hp)
+        return updates, ScaleByAdadeltaState(h.count, e_g, e_x, h.state)
 
     return GradientTransformation(init, update)

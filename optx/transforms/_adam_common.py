@@ -6,23 +6,20 @@ from typing import Any
 
 import jax
 
-from optx import _tree
+from optx import _tree, _xla_cpu
 from optx._hyperparams import Hyperparams
 
 
 def adam_scalars(call: str, hyperparams: Hyperparams, state: Any, updates: Any) -> tuple:
     """The scalars of one update of a (b1, b2) moment transform, computed once per update.
 
-    Checks ``updates`` against ``state.mu`` and returns ``(values, new_hyperparams_state,
-    count, c1, c2, one_minus_b1, one_minus_b2)``: the resolved hyperparameters, the
-    1-based count of this update, ``c1 = 1 / (1 - b1**t)``, ``c2 = 1 / (1 - b2**t)`` and
-    the exact complements (see `Hyperparams.complement`).
+    Checks ``updates`` against ``state.mu`` and returns ``(resolved, c1, c2)``: the
+    `Resolved` hyperparameters, ``c1 = 1 / (1 - b1**t)`` and ``c2 = 1 / (1 - b2**t)``.
     """
     _tree.check_structure(call, state.mu, updates)
-    h, hp = hyperparams.resolve(state.hyperparams, state.count)
-    count = _tree.safe_increment(state.count)
-    (one_minus_b1, one_minus_b2), (c1, c2) = hyperparams.decay_terms(h, ("b1", "b2"), count)
-    return h, hp, count, c1, c2, one_minus_b1, one_minus_b2
+    h = hyperparams.resolve(state.hyperparams, state.count)
+    c1, c2 = _xla_cpu.inverse_bias_corrections(h, ("b1", "b2"))
+    return h, c1, c2
 
 
 def ema_into(complement: jax.Array, buf: jax.Array, x: jax.Array, wide: Any):

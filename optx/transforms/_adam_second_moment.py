@@ -12,7 +12,6 @@ from optx._constraints import CLOSED_UNIT_INTERVAL
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
 from optx.transforms._adam_common import adam_scalars, ema_into
-from optx.transforms._adaptive import moments_like, second_moments_like
 
 
 class ScaleByBeliefState(NamedTuple):
@@ -91,16 +90,15 @@ def scale_by_belief(
     def init(params):
         return ScaleByBeliefState(
             _tree.zero_count(params),
-            moments_like(params),
-            second_moments_like(params),
+            _tree.moments_like(params),
+            _tree.moments_like(params, real=True),
             hyperparams.init(params),
         )
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
-        h, hp, count, c1, c2, one_minus_b1, one_minus_b2 = adam_scalars(
-            call, hyperparams, state, updates
-        )
+        h, c1, c2 = adam_scalars(call, hyperparams, state, updates)
+        count, one_minus_b1, one_minus_b2 = h.count, h.complement("b1"), h.complement("b2")
 
         def one(g, m, s):
             wide = _tree.wide_dtype(g)
@@ -114,7 +112,7 @@ def scale_by_belief(
             return (c1.astype(wide) * m.astype(wide) / denom).astype(g.dtype), m, s
 
         updates, mu, nu = _tree.map_unzip(one, 3, updates, state.mu, state.nu)
-        return updates, ScaleByBeliefState(count, mu, nu, hp)
+        return updates, ScaleByBeliefState(count, mu, nu, h.state)
 
     return GradientTransformation(init, update)
 
@@ -169,17 +167,17 @@ def scale_by_yogi(
 
     def init(params):
         nu = jax.tree.map(
-            lambda x: jnp.full_like(x, initial_accumulator_value), second_moments_like(params)
+            lambda x: jnp.full_like(x, initial_accumulator_value),
+            _tree.moments_like(params, real=True),
         )
         return ScaleByYogiState(
-            _tree.zero_count(params), moments_like(params), nu, hyperparams.init(params)
+            _tree.zero_count(params), _tree.moments_like(params), nu, hyperparams.init(params)
         )
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
-        h, hp, count, c1, c2, one_minus_b1, one_minus_b2 = adam_scalars(
-            call, hyperparams, state, updates
-        )
+        h, c1, c2 = adam_scalars(call, hyperparams, state, updates)
+        count, one_minus_b1, one_minus_b2 = h.count, h.complement("b1"), h.complement("b2")
 
         def one(g, m, v):
             wide = _tree.wide_dtype(g)
@@ -195,7 +193,7 @@ def scale_by_yogi(
             return (c1.astype(wide) * m.astype(wide) / denom).astype(g.dtype), m, v
 
         updates, mu, nu = _tree.map_unzip(one, 3, updates, state.mu, state.nu)
-        return updates, ScaleByYogiState(count, mu, nu, hp)
+        return updates, ScaleByYogiState(count, mu, nu, h.state)
 
     return GradientTransformation(init, update)
 
@@ -254,22 +252,22 @@ def scale_by_qhadam(
     def init(params):
         return ScaleByQhadamState(
             _tree.zero_count(params),
-            moments_like(params),
-            second_moments_like(params),
+            _tree.moments_like(params),
+            _tree.moments_like(params, real=True),
             hyperparams.init(params),
         )
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
         _tree.check_structure(call, state.mu, updates)
-        h, hp = hyperparams.resolve(state.hyperparams, state.count)
-        count = _tree.safe_increment(state.count)
-        w1 = h["nu1"] / hyperparams.bias_correction(h, "b1", count)
-        w2 = h["nu2"] / hyperparams.bias_correction(h, "b2", count)
-        g1, g2 = hyperparams.complement(h, "nu1"), hyperparams.complement(h, "nu2")
+        h = hyperparams.resolve(state.hyperparams, state.count)
+        count = h.count
+        w1 = h["nu1"] / h.bias_correction("b1")
+        w2 = h["nu2"] / h.bias_correction("b2")
+        g1, g2 = h.complement("nu1"), h.complement("nu2")
 
-        one_minus_b1 = hyperparams.complement(h, "b1")
-        one_minus_b2 = hyperparams.complement(h, "b2")
+        one_minus_b1 = h.complement("b1")
+        one_minus_b2 = h.complement("b2")
 
         def one(g, m, v):
             wide = _tree.wide_dtype(g)
@@ -285,6 +283,6 @@ def scale_by_qhadam(
             return (numer / denom).astype(g.dtype), m, v
 
         updates, mu, nu = _tree.map_unzip(one, 3, updates, state.mu, state.nu)
-        return updates, ScaleByQhadamState(count, mu, nu, hp)
+        return updates, ScaleByQhadamState(count, mu, nu, h.state)
 
     return GradientTransformation(init, update)

@@ -11,7 +11,6 @@ from optx import _constraints, _tree, _validate
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
 from optx.transforms._adam_common import adam_scalars, ema_into
-from optx.transforms._adaptive import moments_like, second_moments_like
 
 
 class ScaleByAdamaxState(NamedTuple):
@@ -96,18 +95,18 @@ def scale_by_adamax(
     def init(params):
         return ScaleByAdamaxState(
             _tree.zero_count(params),
-            moments_like(params),
-            second_moments_like(params),
+            _tree.moments_like(params),
+            _tree.moments_like(params, real=True),
             hyperparams.init(params),
         )
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
         _tree.check_structure(call, state.mu, updates)
-        h, hp = hyperparams.resolve(state.hyperparams, state.count)
-        count = _tree.safe_increment(state.count)
-        c1 = 1 / hyperparams.bias_correction(h, "b1", count)
-        one_minus_b1 = hyperparams.complement(h, "b1")
+        h = hyperparams.resolve(state.hyperparams, state.count)
+        count = h.count
+        c1 = 1 / h.bias_correction("b1")
+        one_minus_b1 = h.complement("b1")
 
         def one(g, m, n):
             wide = _tree.wide_dtype(g)
@@ -122,7 +121,7 @@ def scale_by_adamax(
             return (num / denom.astype(wide)).astype(g.dtype), m, n
 
         updates, mu, nu = _tree.map_unzip(one, 3, updates, state.mu, state.nu)
-        return updates, ScaleByAdamaxState(count, mu, nu, hp)
+        return updates, ScaleByAdamaxState(count, mu, nu, h.state)
 
     return GradientTransformation(init, update)
 
@@ -182,17 +181,16 @@ def scale_by_amsgrad(
     def init(params):
         return ScaleByAmsgradState(
             _tree.zero_count(params),
-            moments_like(params, mu_dtype),
-            second_moments_like(params, nu_dtype),
-            second_moments_like(params, nu_dtype),
+            _tree.moments_like(params, mu_dtype),
+            _tree.moments_like(params, nu_dtype, real=True),
+            _tree.moments_like(params, nu_dtype, real=True),
             hyperparams.init(params),
         )
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
-        h, hp, count, c1, c2, one_minus_b1, one_minus_b2 = adam_scalars(
-            call, hyperparams, state, updates
-        )
+        h, c1, c2 = adam_scalars(call, hyperparams, state, updates)
+        count, one_minus_b1, one_minus_b2 = h.count, h.complement("b1"), h.complement("b2")
 
         def one(g, m, v, v_max):
             wide = _tree.wide_dtype(g)
@@ -211,7 +209,7 @@ def scale_by_amsgrad(
             return (num / denom.astype(wide)).astype(g.dtype), m, v, v_max
 
         updates, mu, nu, nu_max = _tree.map_unzip(one, 4, updates, state.mu, state.nu, state.nu_max)
-        return updates, ScaleByAmsgradState(count, mu, nu, nu_max, hp)
+        return updates, ScaleByAmsgradState(count, mu, nu, nu_max, h.state)
 
     return GradientTransformation(init, update)
 
@@ -284,8 +282,8 @@ def scale_by_nadam(
     def init(params):
         return ScaleByNadamState(
             _tree.zero_count(params),
-            moments_like(params, mu_dtype),
-            second_moments_like(params, nu_dtype),
+            _tree.moments_like(params, mu_dtype),
+            _tree.moments_like(params, nu_dtype, real=True),
             _tree.place(
                 jnp.ones([], _tree.scalar_dtype(params)), _tree.replicated_sharding(params)
             ),
@@ -295,21 +293,21 @@ def scale_by_nadam(
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
         _tree.check_structure(call, state.mu, updates)
-        h, hp = hyperparams.resolve(state.hyperparams, state.count)
-        count = _tree.safe_increment(state.count)
+        h = hyperparams.resolve(state.hyperparams, state.count)
+        count = h.count
         t = count.astype(h["b1"].dtype)
         b1_, sd = h["b1"], h["schedule_decay"]
 
         def momentum(step):
             return jnp.where(sd > 0, b1_ * (1 - 0.5 * 0.96 ** (step * sd)), b1_)
 
-        one_minus_b1 = hyperparams.complement(h, "b1")
-        one_minus_b2 = hyperparams.complement(h, "b2")
+        one_minus_b1 = h.complement("b1")
+        one_minus_b2 = h.complement("b2")
         mu_t, mu_next = momentum(t), momentum(t + 1)
         product = state.mu_product * mu_t
         c_g = jnp.where(sd > 0, 1 - mu_t, one_minus_b1) / (1 - product)
         c_m = mu_next / (1 - product * mu_next)
-        c2 = 1 / hyperparams.bias_correction(h, "b2", count)
+        c2 = 1 / h.bias_correction("b2")
 
         def one(g, m, v):
             wide = _tree.wide_dtype(g)
@@ -322,6 +320,6 @@ def scale_by_nadam(
             return (num / denom).astype(g.dtype), m, v
 
         updates, mu, nu = _tree.map_unzip(one, 3, updates, state.mu, state.nu)
-        return updates, ScaleByNadamState(count, mu, nu, product, hp)
+        return updates, ScaleByNadamState(count, mu, nu, product, h.state)
 
     return GradientTransformation(init, update)

@@ -7,9 +7,9 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from optx import _tree, _validate
+from optx import _tree, _validate, _xla_cpu
 from optx._core import GradientTransformation, ScalarOrSchedule
-from optx._hyperparams import Hyperparams, HyperparamsState
+from optx._hyperparams import Hyperparams, HyperparamsState, one_minus_power
 from optx.transforms._adam_common import adam_scalars, ema_into
 
 
@@ -125,16 +125,15 @@ def scale_by_adam(
     def init(params):
         return ScaleByAdamState(
             _tree.zero_count(params),
-            moments_like(params, mu_dtype),
-            second_moments_like(params, nu_dtype),
+            _tree.moments_like(params, mu_dtype),
+            _tree.moments_like(params, nu_dtype, real=True),
             hyperparams.init(params),
         )
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
-        h, hp, count, c1, c2, one_minus_b1, one_minus_b2 = adam_scalars(
-            call, hyperparams, state, updates
-        )
+        h, c1, c2 = adam_scalars(call, hyperparams, state, updates)
+        count, one_minus_b1, one_minus_b2 = h.count, h.complement("b1"), h.complement("b2")
         # Both conventions as  scale * m / (sqrt(v + root) + eps'),  all three scalars: with
         # s = sqrt(1 - b2**t) = 1 / sqrt(c2), the corrected form c1 m / (sqrt(c2 v + eps_root)
         # + eps) is (c1 s) m / (sqrt(v + eps_root s**2) + eps s), and the hat form is
@@ -148,10 +147,10 @@ def scale_by_adam(
         else:
             root, eps_ = h["eps_root"] / c2, h["eps"] * s
         if nesterov:
-            c1_next = 1 / hyperparams.bias_correction(h, "b1", _tree.safe_increment(count))
+            c1_next = 1 / one_minus_power(h.complement("b1"), _tree.safe_increment(count))
             m_coef, g_coef = h["b1"] * c1_next * s, one_minus_b1 * scale
-            m_coef, g_coef = _tree.per_step_scalars(updates, m_coef, g_coef)
-        one_minus_b1, one_minus_b2, scale, root, eps_ = _tree.per_step_scalars(
+            m_coef, g_coef = _xla_cpu.pack_scalars(updates, m_coef, g_coef)
+        one_minus_b1, one_minus_b2, scale, root, eps_ = _xla_cpu.pack_scalars(
             updates, one_minus_b1, one_minus_b2, scale, root, eps_
         )
 
@@ -168,34 +167,9 @@ def scale_by_adam(
             return (num / denom).astype(g.dtype), m, v
 
         updates, mu, nu = _tree.map_unzip(one, 3, updates, state.mu, state.nu)
-        return updates, ScaleByAdamState(count, mu, nu, hp)
+        return updates, ScaleByAdamState(count, mu, nu, h.state)
 
     return GradientTransformation(init, update)
-
-
-def moments_like(params: Any, dtype: Any = None) -> Any:
-    """Zero moments placed like ``params``: ``dtype`` if given, else at least float32 per leaf."""
-    if dtype is not None:
-        return _tree.zeros_like(params, dtype)
-    return jax.tree.map(
-        lambda p: jnp.zeros_like(p, dtype=_tree.wide_dtype(jnp.result_type(p))), params
-    )
-
-
-def second_moments_like(params: Any, dtype: Any = None) -> Any:
-    """Zero second moments (of ``|g|**2``) placed like ``params``, in a REAL dtype.
-
-    As `moments_like`, but a complex leaf gets its real dtype (float32 for complex64): the
-    moment of ``|g|**2 = re**2 + im**2`` is real, so it is stored real (half the memory of a
-    complex buffer with a zero imaginary part), and a complex ``dtype`` is read as its real
-    dtype.
-    """
-
-    def one(p):
-        wide = _tree.wide_dtype(jnp.result_type(p)) if dtype is None else dtype
-        return jnp.zeros_like(p, dtype=_tree.real_dtype(wide))
-
-    return jax.tree.map(one, params)
 
 
 def _rms_denominator(v, h, wide, eps_in_sqrt):
@@ -238,17 +212,19 @@ def scale_by_rms(
     hyperparams = Hyperparams(call, decay=decay, eps=eps, decays=("decay",))
 
     def init(params):
-        nu = jax.tree.map(lambda x: jnp.full_like(x, initial_scale), second_moments_like(params))
+        nu = jax.tree.map(
+            lambda x: jnp.full_like(x, initial_scale), _tree.moments_like(params, real=True)
+        )
         return ScaleByRmsState(_tree.zero_count(params), nu, hyperparams.init(params))
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
         _tree.check_structure(call, state.nu, updates)
-        h, hp = hyperparams.resolve(state.hyperparams, state.count)
-        count = _tree.safe_increment(state.count)
-        c2 = 1 / hyperparams.bias_correction(h, "decay", count) if bias_correction else 1.0
+        h = hyperparams.resolve(state.hyperparams, state.count)
+        count = h.count
+        c2 = 1 / h.bias_correction("decay") if bias_correction else 1.0
 
-        one_minus_d = hyperparams.complement(h, "decay")
+        one_minus_d = h.complement("decay")
 
         def one(g, v):
             wide = _wide(g)
@@ -260,7 +236,7 @@ def scale_by_rms(
             return u.astype(g.dtype), v
 
         updates, nu = _tree.map_unzip(one, 2, updates, state.nu)
-        return updates, ScaleByRmsState(count, nu, hp)
+        return updates, ScaleByRmsState(count, nu, h.state)
 
     return GradientTransformation(init, update)
 
@@ -300,18 +276,20 @@ def scale_by_stddev(
     hyperparams = Hyperparams(call, decay=decay, eps=eps, decays=("decay",))
 
     def init(params):
-        mu = moments_like(params)
-        nu = jax.tree.map(lambda x: jnp.full_like(x, initial_scale), second_moments_like(params))
+        mu = _tree.moments_like(params)
+        nu = jax.tree.map(
+            lambda x: jnp.full_like(x, initial_scale), _tree.moments_like(params, real=True)
+        )
         return ScaleByStddevState(_tree.zero_count(params), mu, nu, hyperparams.init(params))
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
         _tree.check_structure(call, state.nu, updates)
-        h, hp = hyperparams.resolve(state.hyperparams, state.count)
-        count = _tree.safe_increment(state.count)
-        c = 1 / hyperparams.bias_correction(h, "decay", count) if bias_correction else 1.0
+        h = hyperparams.resolve(state.hyperparams, state.count)
+        count = h.count
+        c = 1 / h.bias_correction("decay") if bias_correction else 1.0
 
-        one_minus_d = hyperparams.complement(h, "decay")
+        one_minus_d = h.complement("decay")
 
         def one(g, m, v):
             wide = _wide(g)
@@ -326,7 +304,7 @@ def scale_by_stddev(
             return u.astype(g.dtype), m, v
 
         updates, mu, nu = _tree.map_unzip(one, 3, updates, state.mu, state.nu)
-        return updates, ScaleByStddevState(count, mu, nu, hp)
+        return updates, ScaleByStddevState(count, mu, nu, h.state)
 
     return GradientTransformation(init, update)
 
@@ -364,14 +342,15 @@ def scale_by_rss(
 
     def init(params):
         sums = jax.tree.map(
-            lambda x: jnp.full_like(x, initial_accumulator_value), second_moments_like(params)
+            lambda x: jnp.full_like(x, initial_accumulator_value),
+            _tree.moments_like(params, real=True),
         )
         return ScaleByRssState(_tree.zero_count(params), sums, hyperparams.init(params))
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
         _tree.check_structure(call, state.sum_of_squares, updates)
-        h, hp = hyperparams.resolve(state.hyperparams, state.count)
+        h = hyperparams.resolve(state.hyperparams, state.count)
 
         def one(g, s):
             wide = _wide(g)
@@ -387,6 +366,6 @@ def scale_by_rss(
             return (gw * inverse.astype(wide)).astype(g.dtype), s
 
         updates, sums = _tree.map_unzip(one, 2, updates, state.sum_of_squares)
-        return updates, ScaleByRssState(_tree.safe_increment(state.count), sums, hp)
+        return updates, ScaleByRssState(h.count, sums, h.state)
 
     return GradientTransformation(init, update)

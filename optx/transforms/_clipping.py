@@ -54,12 +54,12 @@ def clip(max_delta: ScalarOrSchedule) -> GradientTransformation:
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
-        h, hp = hyperparams.resolve(state.hyperparams, state.count)
+        h = hyperparams.resolve(state.hyperparams, state.count)
         limit = h["max_delta"]
         updates = jax.tree.map(
             lambda g: jnp.clip(g, -limit.astype(g.dtype), limit.astype(g.dtype)), updates
         )
-        return updates, ClipState(hyperparams.next_count(state.count), hp)
+        return updates, ClipState(h.count, h.state)
 
     return GradientTransformation(init, update)
 
@@ -88,9 +88,9 @@ def clip_by_global_norm(max_norm: ScalarOrSchedule) -> GradientTransformation:
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
-        h, hp = hyperparams.resolve(state.hyperparams, state.count)
+        h = hyperparams.resolve(state.hyperparams, state.count)
         norm = _tree.global_norm(updates)
         factor = h["max_norm"] / jnp.maximum(norm, h["max_norm"])
-        return _tree.scale_tree(factor, updates), ClipState(hyperparams.next_count(state.count), hp)
+        return _tree.scale_tree(factor, updates), ClipState(h.count, h.state)
 
     return GradientTransformation(init, update)

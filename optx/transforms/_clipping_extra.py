@@ -53,7 +53,7 @@ def clip_by_block_rms(threshold: ScalarOrSchedule) -> GradientTransformation:
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
-        h, hp = hyperparams.resolve(state.hyperparams, state.count)
+        h = hyperparams.resolve(state.hyperparams, state.count)
 
         def one(g):
             wide = _tree.wide_dtype(g)
@@ -62,7 +62,7 @@ def clip_by_block_rms(threshold: ScalarOrSchedule) -> GradientTransformation:
             return (g.astype(wide) * factor.astype(wide)).astype(g.dtype)
 
         updates = jax.tree.map(one, updates)
-        return updates, ClipByBlockRmsState(_tree.safe_increment(state.count), hp)
+        return updates, ClipByBlockRmsState(h.count, h.state)
 
     return GradientTransformation(init, update)
 
@@ -123,7 +123,7 @@ def adaptive_grad_clip(
         del extra_args
         _tree.require_params(call, params)
         _tree.check_structure(call, params, updates)
-        h, hp = hyperparams.resolve(state.hyperparams, state.count)
+        h = hyperparams.resolve(state.hyperparams, state.count)
 
         def one(g, w):
             wide = _tree.wide_dtype(g)
@@ -133,6 +133,6 @@ def adaptive_grad_clip(
             return (g.astype(wide) * factor.astype(wide)).astype(g.dtype)
 
         updates = jax.tree.map(one, updates, params)
-        return updates, AdaptiveGradClipState(_tree.safe_increment(state.count), hp)
+        return updates, AdaptiveGradClipState(h.count, h.state)
 
     return GradientTransformation(init, update)

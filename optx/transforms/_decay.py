@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 
 import jax
 
-from optx import _tree, _validate
+from optx import _tree, _validate, _xla_cpu
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
 from optx._paths import as_labeller, resolve_bool_mask
@@ -84,8 +84,8 @@ def add_decayed_weights(
         del extra_args
         _tree.require_params(call, params)
         _tree.check_structure(call, params, updates)
-        h, hp = hyperparams.resolve(state.hyperparams, state.count)
-        (wd,) = _tree.per_step_scalars(updates, h["weight_decay"])
+        h = hyperparams.resolve(state.hyperparams, state.count)
+        (wd,) = _xla_cpu.pack_scalars(updates, h["weight_decay"])
         keep = resolve_mask(call, mask, params) if mask is not None else None
 
         def one(g, p, decay=True):
@@ -98,6 +98,6 @@ def add_decayed_weights(
             updates = jax.tree.map(one, updates, params)
         else:
             updates = jax.tree.map(one, updates, params, keep)
-        return updates, AddDecayedWeightsState(hyperparams.next_count(state.count), hp)
+        return updates, AddDecayedWeightsState(h.count, h.state)
 
     return GradientTransformation(init, update)

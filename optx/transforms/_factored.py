@@ -194,7 +194,7 @@ def _factored_rms(
         if min_param_scale is not None:
             _tree.require_params(call, params)
         leaf_params = updates if min_param_scale is None else params  # read only for the scale
-        h, hp = hyperparams.resolve(state.hyperparams, state.count)
+        h = hyperparams.resolve(state.hyperparams, state.count)
         k = (state.count - step_offset).astype(h["decay_rate"].dtype)
         beta = 1 - (k + 1) ** (-h["decay_rate"])
 
@@ -259,9 +259,7 @@ def _factored_rms(
         updates, v_row, v_col, v = _tree.map_unzip(
             one, 4, updates, state.v_row, state.v_col, state.v, leaf_params
         )
-        return updates, ScaleByFactoredRmsState(
-            _tree.safe_increment(state.count), v_row, v_col, v, hp
-        )
+        return updates, ScaleByFactoredRmsState(h.count, v_row, v_col, v, h.state)
 
     return GradientTransformation(init, update)
 

@@ -10,7 +10,6 @@ import jax.numpy as jnp
 from optx import _constraints, _tree, _validate
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
-from optx.transforms._adaptive import moments_like, second_moments_like
 
 
 class ScaleByFtmlState(NamedTuple):
@@ -79,9 +78,9 @@ def scale_by_ftml(
     def init(params):
         return ScaleByFtmlState(
             _tree.zero_count(params),
-            second_moments_like(params),
-            second_moments_like(params),
-            moments_like(params),
+            _tree.moments_like(params, real=True),
+            _tree.moments_like(params, real=True),
+            _tree.moments_like(params),
             hyperparams.init(params),
         )
 
@@ -90,12 +89,12 @@ def scale_by_ftml(
         _tree.require_params(call, params)
         _tree.check_structure(call, state.v, updates)
         _tree.check_structure(call, state.v, params, what="params")
-        h, hp = hyperparams.resolve(state.hyperparams, state.count)
-        count = _tree.safe_increment(state.count)
-        d_scale = hyperparams.bias_correction(h, "b1", count) / h["learning_rate"]
-        c2 = 1 / hyperparams.bias_correction(h, "b2", count)
-        one_minus_b1 = hyperparams.complement(h, "b1")
-        one_minus_b2 = hyperparams.complement(h, "b2")
+        h = hyperparams.resolve(state.hyperparams, state.count)
+        count = h.count
+        d_scale = h.bias_correction("b1") / h["learning_rate"]
+        c2 = 1 / h.bias_correction("b2")
+        one_minus_b1 = h.complement("b1")
+        one_minus_b2 = h.complement("b2")
 
         def one(g, d, v, z, w):
             wide = _tree.wide_dtype(g)
@@ -110,6 +109,6 @@ def scale_by_ftml(
             return u.astype(g.dtype), d_new, v, z
 
         updates, d, v, z = _tree.map_unzip(one, 4, updates, state.d, state.v, state.z, params)
-        return updates, ScaleByFtmlState(count, d, v, z, hp)
+        return updates, ScaleByFtmlState(count, d, v, z, h.state)
 
     return GradientTransformation(init, update)

@@ -10,7 +10,6 @@ import jax.numpy as jnp
 from optx import _constraints, _tree, _validate
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
-from optx.transforms._adaptive import moments_like
 
 WARMUP_STRATEGIES = ("linear", "power2", "sqrt", "lars")
 
@@ -105,9 +104,9 @@ def scale_by_lbsgd(
         return jnp.where(n >= warmup, float(scale), ramp)
 
     def init(params):
-        cum = moments_like(params) if scale > 1 else ()
+        cum = _tree.moments_like(params) if scale > 1 else ()
         return ScaleByLbsgdState(
-            _tree.zero_count(params), cum, moments_like(params), hyperparams.init(params)
+            _tree.zero_count(params), cum, _tree.moments_like(params), hyperparams.init(params)
         )
 
     def update(updates, state, params=None, **extra_args):
@@ -115,7 +114,7 @@ def scale_by_lbsgd(
         _tree.check_structure(call, state.trace, updates)
         _tree.require_params(call, params)
         _tree.check_structure(call, state.trace, params, what="params")
-        h, hp = hyperparams.resolve(state.hyperparams, state.count)
+        h = hyperparams.resolve(state.hyperparams, state.count)
         n = state.count + (first + 1)
         boundary = (n % scale == 0) if scale > 1 else jnp.asarray(True)
         if warmup_strategy != "lars":
@@ -147,7 +146,7 @@ def scale_by_lbsgd(
             )
         else:
             (updates, trace), cum = _tree.map_unzip(one, 2, updates, params, state.trace), ()
-        count = _tree.safe_increment(state.count)
-        return updates, ScaleByLbsgdState(count, cum, trace, hp)
+        count = h.count
+        return updates, ScaleByLbsgdState(count, cum, trace, h.state)
 
     return GradientTransformation(init, update)

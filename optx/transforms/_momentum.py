@@ -92,7 +92,7 @@ def trace(
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
         _tree.check_structure("optx.trace", state.trace, updates)
-        values, hp = hyperparams.resolve(state.hyperparams, state.count)
+        values = hyperparams.resolve(state.hyperparams, state.count)
         mu = values["decay"]
         if dampening is not None:
             keep = jnp.where(state.count > 0, 1 - values["dampening"], 1)
@@ -106,7 +106,7 @@ def trace(
             return u.astype(g.dtype), t
 
         updates, new_trace = _tree.map_unzip(one, 2, updates, state.trace)
-        return updates, TraceState(hyperparams.next_count(state.count), new_trace, hp)
+        return updates, TraceState(values.count, new_trace, values.state)
 
     return GradientTransformation(init, update)
 
@@ -143,18 +143,16 @@ def ema(
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
         _tree.check_structure("optx.ema", state.ema, updates)
-        values, hp = hyperparams.resolve(state.hyperparams, state.count)
-        count = _tree.safe_increment(state.count)
-        new_ema = _tree.moment(
-            updates, state.ema, values["decay"], 1, hyperparams.complement(values, "decay")
-        )
-        correction = 1 / hyperparams.bias_correction(values, "decay", count) if debias else 1.0
+        values = hyperparams.resolve(state.hyperparams, state.count)
+        count = values.count
+        new_ema = _tree.moment(updates, state.ema, values["decay"], 1, values.complement("decay"))
+        correction = 1 / values.bias_correction("decay") if debias else 1.0
         updates = jax.tree.map(
             lambda e, g: (e.astype(_tree.wide_dtype(e)) * _as(correction, e)).astype(g.dtype),
             new_ema,
             updates,
         )
-        return updates, EmaState(count, new_ema, hp)
+        return updates, EmaState(count, new_ema, values.state)
 
     return GradientTransformation(init, update)
 

@@ -117,8 +117,8 @@ def add_noise(
 
     def update(updates, state, params=None, **extra_args):
         del params
-        h, hp = hyperparams.resolve(state.hyperparams, state.count)
-        count = _tree.safe_increment(state.count)
+        h = hyperparams.resolve(state.hyperparams, state.count)
+        count = h.count
         std = jnp.sqrt(h["eta"] / count.astype(h["eta"].dtype) ** h["gamma"])
         sample_key, next_key = _step_key(call, state.rng_key, extra_args)
         noise = _normal_like(sample_key, updates)
@@ -128,7 +128,7 @@ def add_noise(
             return (g.astype(wide) + std.astype(wide) * z.astype(wide)).astype(g.dtype)
 
         updates = jax.tree.map(one, updates, noise)
-        return updates, AddNoiseState(count, next_key, hp)
+        return updates, AddNoiseState(count, next_key, h.state)
 
     return GradientTransformation(init, update)
 
@@ -166,7 +166,7 @@ def scale_by_sgld(learning_rate: ScalarOrSchedule = 0.01, key: Any = 0) -> Gradi
 
     def update(updates, state, params=None, **extra_args):
         del params
-        h, hp = hyperparams.resolve(state.hyperparams, state.count)
+        h = hyperparams.resolve(state.hyperparams, state.count)
         lr = h["learning_rate"]
         half, std = -0.5 * lr, jnp.sqrt(lr)
         sample_key, next_key = _step_key(call, state.rng_key, extra_args)
@@ -178,6 +178,6 @@ def scale_by_sgld(learning_rate: ScalarOrSchedule = 0.01, key: Any = 0) -> Gradi
             return u.astype(g.dtype)
 
         updates = jax.tree.map(one, updates, noise)
-        return updates, ScaleBySgldState(_tree.safe_increment(state.count), next_key, hp)
+        return updates, ScaleBySgldState(h.count, next_key, h.state)
 
     return GradientTransformation(init, update)

@@ -10,7 +10,6 @@ import jax.numpy as jnp
 from optx import _constraints, _tree, _validate
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
-from optx.transforms._adaptive import moments_like
 
 
 class ScaleByNovogradState(NamedTuple):
@@ -87,7 +86,10 @@ def scale_by_novograd(
     def init(params):
         nu = jax.tree.map(lambda p: _tree.zeros_reduced(p, (), _second_moment_dtype(p)), params)
         return ScaleByNovogradState(
-            _tree.zero_count(params), moments_like(params, mu_dtype), nu, hyperparams.init(params)
+            _tree.zero_count(params),
+            _tree.moments_like(params, mu_dtype),
+            nu,
+            hyperparams.init(params),
         )
 
     def update(updates, state, params=None, **extra_args):
@@ -96,10 +98,10 @@ def scale_by_novograd(
         if needs_params:
             _tree.require_params(call, params)
             _tree.check_structure(call, state.mu, params, what="params")
-        h, hp = hyperparams.resolve(state.hyperparams, state.count)
-        count = _tree.safe_increment(state.count)
+        h = hyperparams.resolve(state.hyperparams, state.count)
+        count = h.count
         first = count == 1
-        one_minus_b2 = hyperparams.complement(h, "b2")
+        one_minus_b2 = h.complement("b2")
 
         def one(g, m_old, n, p=None):
             wide = _tree.wide_dtype(g)
@@ -115,6 +117,6 @@ def scale_by_novograd(
 
         rest = (params,) if needs_params else ()
         updates, mu, nu = _tree.map_unzip(one, 3, updates, state.mu, state.nu, *rest)
-        return updates, ScaleByNovogradState(count, mu, nu, hp)
+        return updates, ScaleByNovogradState(count, mu, nu, h.state)
 
     return GradientTransformation(init, update)

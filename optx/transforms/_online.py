@@ -10,7 +10,6 @@ import jax.numpy as jnp
 from optx import _constraints, _tree, _validate
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
-from optx.transforms._adaptive import moments_like, second_moments_like
 
 
 class ScaleByFtrlState(NamedTuple):
@@ -89,8 +88,8 @@ def scale_by_ftrl(
     def init(params):
         return ScaleByFtrlState(
             _tree.zero_count(params),
-            moments_like(params),
-            second_moments_like(params),
+            _tree.moments_like(params),
+            _tree.moments_like(params, real=True),
             hyperparams.init(params),
         )
 
@@ -99,7 +98,7 @@ def scale_by_ftrl(
         _tree.check_structure(call, state.z, updates)
         _tree.require_params(call, params)
         _tree.check_structure(call, state.z, params, what="params")
-        h, hp = hyperparams.resolve(state.hyperparams, state.count)
+        h = hyperparams.resolve(state.hyperparams, state.count)
 
         def one(g, w, z, n):
             # Complex params: n sums |g|**2 (real), and the L1 step is the complex
@@ -121,7 +120,7 @@ def scale_by_ftrl(
             return (w_new - ww).astype(g.dtype), z, n
 
         updates, z, n = _tree.map_unzip(one, 3, updates, params, state.z, state.n)
-        return updates, ScaleByFtrlState(_tree.safe_increment(state.count), z, n, hp)
+        return updates, ScaleByFtrlState(h.count, z, n, h.state)
 
     return GradientTransformation(init, update)
 
@@ -164,7 +163,7 @@ def scale_by_dcasgd(lamda: ScalarOrSchedule = 0.04) -> GradientTransformation:
         _tree.check_structure(call, state.prev_params, updates)
         _tree.require_params(call, params)
         _tree.check_structure(call, state.prev_params, params, what="params")
-        h, hp = hyperparams.resolve(state.hyperparams, state.count)
+        h = hyperparams.resolve(state.hyperparams, state.count)
 
         def one(g, w, w_prev):
             wide = _tree.wide_dtype(g)
@@ -175,6 +174,6 @@ def scale_by_dcasgd(lamda: ScalarOrSchedule = 0.04) -> GradientTransformation:
             return u.astype(g.dtype), w.astype(w_prev.dtype)
 
         updates, prev = _tree.map_unzip(one, 2, updates, params, state.prev_params)
-        return updates, ScaleByDcasgdState(_tree.safe_increment(state.count), prev, hp)
+        return updates, ScaleByDcasgdState(h.count, prev, h.state)
 
     return GradientTransformation(init, update)

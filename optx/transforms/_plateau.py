@@ -147,7 +147,7 @@ def reduce_on_plateau(
             )
         if jnp.ndim(monitored) != 0:
             raise ValueError(f"{call}: value must be a scalar, got shape {jnp.shape(monitored)}")
-        h, hp = hyperparams.resolve(state.hyperparams, state.count)
+        h = hyperparams.resolve(state.hyperparams, state.count)
         dtype = state.avg_value.dtype
         monitored = jnp.asarray(monitored).astype(dtype)
         n = state.accumulated.astype(dtype)
@@ -173,13 +173,15 @@ def reduce_on_plateau(
 
         scale = pick(new_scale, scale)
         new_state = ReduceOnPlateauState(
-            _tree.safe_increment(state.count),
+            h.count,
             pick(best, state.best_value),
             pick(plateau, state.plateau_count),
             pick(cooldown_count, state.cooldown_count),
             pick(0, accumulated).astype(jnp.int32),
             pick(0.0, avg).astype(dtype),
-            HyperparamsState({**hp.values, "scale": scale}, hp.scheduled, hp.complements),
+            HyperparamsState(
+                {**h.state.values, "scale": scale}, h.state.scheduled, h.state.complements
+            ),
         )
         return _tree.scale_tree(scale, updates), new_state
 

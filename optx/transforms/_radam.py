@@ -11,7 +11,6 @@ from optx import _constraints, _tree, _validate
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
 from optx.transforms._adam_common import ema_into
-from optx.transforms._adaptive import moments_like, second_moments_like
 
 
 class ScaleByRadamState(NamedTuple):
@@ -104,22 +103,22 @@ def scale_by_radam(
     def init(params):
         return ScaleByRadamState(
             _tree.zero_count(params),
-            moments_like(params),
-            second_moments_like(params),
+            _tree.moments_like(params),
+            _tree.moments_like(params, real=True),
             hyperparams.init(params),
         )
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
         _tree.check_structure(call, state.mu, updates)
-        h, hp = hyperparams.resolve(state.hyperparams, state.count)
-        count = _tree.safe_increment(state.count)
+        h = hyperparams.resolve(state.hyperparams, state.count)
+        count = h.count
         t = count.astype(h["b2"].dtype)
-        c1 = 1 / hyperparams.bias_correction(h, "b1", count)
-        corr2 = hyperparams.bias_correction(h, "b2", count)
+        c1 = 1 / h.bias_correction("b1")
+        corr2 = h.bias_correction("b2")
         c2 = 1 / corr2
-        one_minus_b1 = hyperparams.complement(h, "b1")
-        one_minus_b2 = hyperparams.complement(h, "b2")
+        one_minus_b1 = h.complement("b1")
+        one_minus_b2 = h.complement("b2")
         rho_inf = 2 / one_minus_b2 - 1
         rho = rho_inf - 2 * t * (1 - corr2) / corr2
         rectify = rho >= h["threshold"]
@@ -146,6 +145,6 @@ def scale_by_radam(
             return u.astype(g.dtype), m, v
 
         updates, mu, nu = _tree.map_unzip(one, 3, updates, state.mu, state.nu)
-        return updates, ScaleByRadamState(count, mu, nu, hp)
+        return updates, ScaleByRadamState(count, mu, nu, h.state)
 
     return GradientTransformation(init, update)

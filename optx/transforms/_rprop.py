@@ -10,7 +10,6 @@ import jax.numpy as jnp
 from optx import _constraints, _tree, _validate
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
-from optx.transforms._adaptive import moments_like
 
 
 class ScaleByRpropState(NamedTuple):
@@ -102,7 +101,7 @@ def scale_by_rprop(
         hp = hyperparams.init(params)
         first = hp.values["learning_rate"]
         steps = jax.tree.map(
-            lambda x: jnp.full_like(x, first.astype(x.dtype)), moments_like(params)
+            lambda x: jnp.full_like(x, first.astype(x.dtype)), _tree.moments_like(params)
         )
         signs = _tree.zeros_like(params, jnp.int8)
         return ScaleByRpropState(_tree.zero_count(params), steps, signs, hp)
@@ -110,7 +109,7 @@ def scale_by_rprop(
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
         _tree.check_structure(call, state.step_sizes, updates)
-        h, hp = hyperparams.resolve(state.hyperparams, state.count)
+        h = hyperparams.resolve(state.hyperparams, state.count)
 
         def one(g, step, prev):
             wide = step.dtype
@@ -125,6 +124,6 @@ def scale_by_rprop(
             return (step * sign.astype(wide)).astype(g.dtype), step, sign
 
         updates, steps, signs = _tree.map_unzip(one, 3, updates, state.step_sizes, state.prev_sign)
-        return updates, ScaleByRpropState(_tree.safe_increment(state.count), steps, signs, hp)
+        return updates, ScaleByRpropState(h.count, steps, signs, h.state)
 
     return GradientTransformation(init, update)

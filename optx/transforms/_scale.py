@@ -35,9 +35,9 @@ def _scaler(call: str, name: str, value: ScalarOrSchedule, sign: float) -> Gradi
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
-        values, hp = hyperparams.resolve(state.hyperparams, state.count)
+        values = hyperparams.resolve(state.hyperparams, state.count)
         updates = _tree.scale_tree(sign * values[name], updates)
-        return updates, ScaleState(hyperparams.next_count(state.count), hp)
+        return updates, ScaleState(values.count, values.state)
 
     return GradientTransformation(init, update)
 

@@ -7,11 +7,10 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from optx import _constraints, _tree, _validate
+from optx import _constraints, _tree, _validate, _xla_cpu
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
 from optx.transforms._adam_common import ema_into
-from optx.transforms._adaptive import moments_like
 
 _SIGN_RULE = (
     "the step is sign(...) per element (+1 or -1), and sign(z) of a complex z is z / |z|, "
@@ -97,15 +96,15 @@ def scale_by_lion(
     def init(params):
         _validate.refuse_complex(public, params, _SIGN_RULE)
         return ScaleByLionState(
-            _tree.zero_count(params), moments_like(params, mu_dtype), hyperparams.init(params)
+            _tree.zero_count(params), _tree.moments_like(params, mu_dtype), hyperparams.init(params)
         )
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
         _tree.check_structure(call, state.mu, updates)
-        h, hp = hyperparams.resolve(state.hyperparams, state.count)
-        one_minus_b2, b1, b2_minus_b1 = _tree.per_step_scalars(
-            updates, hyperparams.complement(h, "b2"), h["b1"], h["b2"] - h["b1"]
+        h = hyperparams.resolve(state.hyperparams, state.count)
+        one_minus_b2, b1, b2_minus_b1 = _xla_cpu.pack_scalars(
+            updates, h.complement("b2"), h["b1"], h["b2"] - h["b1"]
         )
 
         def one(g, m):
@@ -116,7 +115,7 @@ def scale_by_lion(
             return u.astype(g.dtype), m
 
         updates, mu = _tree.map_unzip(one, 2, updates, state.mu)
-        return updates, ScaleByLionState(hyperparams.next_count(state.count), mu, hp)
+        return updates, ScaleByLionState(h.count, mu, h.state)
 
     return GradientTransformation(init, update)
 
@@ -168,7 +167,7 @@ def scale_by_signum(
         _validate.refuse_complex(public, params, _SIGN_RULE)
         return ScaleBySignumState(
             _tree.zero_count(params),
-            moments_like(params, accumulator_dtype),
+            _tree.moments_like(params, accumulator_dtype),
             hyperparams.init(params),
         )
 
@@ -178,8 +177,8 @@ def scale_by_signum(
         if wd_lh is not None:
             _tree.require_params(call, params)
             _tree.check_structure(call, state.mu, params, what="params")
-        h, hp = hyperparams.resolve(state.hyperparams, state.count)
-        one_minus_mu = hyperparams.complement(h, "momentum")
+        h = hyperparams.resolve(state.hyperparams, state.count)
+        one_minus_mu = h.complement("momentum")
 
         def one(g, m, *w):
             wide = _tree.wide_dtype(m)
@@ -192,6 +191,6 @@ def scale_by_signum(
 
         rest = (params,) if wd_lh is not None else ()
         updates, mu = _tree.map_unzip(one, 2, updates, state.mu, *rest)
-        return updates, ScaleBySignumState(hyperparams.next_count(state.count), mu, hp)
+        return updates, ScaleBySignumState(h.count, mu, h.state)
 
     return GradientTransformation(init, update)

@@ -11,7 +11,6 @@ from optx import _tree, _validate
 from optx._constraints import CLOSED_UNIT_INTERVAL
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
-from optx.transforms._adaptive import moments_like
 
 
 class ScaleBySm3State(NamedTuple):
@@ -95,16 +94,19 @@ def scale_by_sm3(
     def init(params):
         accumulators = jax.tree.map(_accumulators_like, params)
         return ScaleBySm3State(
-            _tree.zero_count(params), accumulators, moments_like(params), hyperparams.init(params)
+            _tree.zero_count(params),
+            accumulators,
+            _tree.moments_like(params),
+            hyperparams.init(params),
         )
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
         _tree.check_structure(call, state.mu, updates)
-        h, hp = hyperparams.resolve(state.hyperparams, state.count)
+        h = hyperparams.resolve(state.hyperparams, state.count)
         b2_ = h["b2"]
-        c = jnp.where(b2_ < 1, hyperparams.complement(h, "b2"), 1.0)
-        one_minus_b1 = hyperparams.complement(h, "b1")
+        c = jnp.where(b2_ < 1, h.complement("b2"), 1.0)
+        one_minus_b1 = h.complement("b1")
 
         def one(g, accumulators, m):
             wide = _tree.wide_dtype(g)
@@ -132,6 +134,6 @@ def scale_by_sm3(
             return m.astype(g.dtype), new_accumulators, m
 
         updates, accumulators, mu = _tree.map_unzip(one, 3, updates, state.accumulators, state.mu)
-        return updates, ScaleBySm3State(_tree.safe_increment(state.count), accumulators, mu, hp)
+        return updates, ScaleBySm3State(h.count, accumulators, mu, h.state)
 
     return GradientTransformation(init, update)

@@ -125,7 +125,7 @@ def scale_by_trust_ratio(
         del extra_args
         _tree.require_params(call, params)
         _tree.check_structure(call, params, updates)
-        h, hp = hyperparams.resolve(state.hyperparams, state.count)
+        h = hyperparams.resolve(state.hyperparams, state.count)
         keep = resolve_mask(call, mask, params) if mask is not None else None
 
         def one(g, w, apply=True):
@@ -156,7 +156,7 @@ def scale_by_trust_ratio(
             updates = jax.tree.map(one, updates, params)
         else:
             updates = jax.tree.map(one, updates, params, keep)
-        return updates, ScaleByTrustRatioState(hyperparams.next_count(state.count), hp)
+        return updates, ScaleByTrustRatioState(h.count, h.state)
 
     return GradientTransformation(init, update)
 
@@ -178,7 +178,7 @@ def fromage_rescale(learning_rate: ScalarOrSchedule) -> GradientTransformation:
         del extra_args
         _tree.require_params(call, params)
         _tree.check_structure(call, params, updates)
-        h, hp = hyperparams.resolve(state.hyperparams, state.count)
+        h = hyperparams.resolve(state.hyperparams, state.count)
         lr = h["learning_rate"]
         root = jnp.sqrt(1 + lr * lr)
         c = 1 / root
@@ -191,6 +191,6 @@ def fromage_rescale(learning_rate: ScalarOrSchedule) -> GradientTransformation:
             return (step + shrink.astype(wide) * w.astype(wide)).astype(d.dtype)
 
         updates = jax.tree.map(one, updates, params)
-        return updates, FromageState(hyperparams.next_count(state.count), hp)
+        return updates, FromageState(h.count, h.state)
 
     return GradientTransformation(init, update)
