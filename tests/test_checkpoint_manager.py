@@ -77,6 +77,7 @@ def _launch(root):
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_sigkill_during_saves_leaves_the_latest_committed_and_no_growing_temporaries(tmp_path):
     rng = np.random.default_rng(0)
     resumed = []

@@ -13,6 +13,8 @@ from flax.training import train_state
 
 import optx
 
+pytestmark = pytest.mark.slow  # heavy (clients, devices, loops): in the full run, not the fast one
+
 STEPS = 6
 SCHEDULE = optx.schedules.warmup_cosine_decay_schedule(0.0, 3e-2, 2, 10, 1e-3)
 OPTAX_SCHEDULE = optax.warmup_cosine_decay_schedule(0.0, 3e-2, 2, 10, 1e-3)

@@ -42,6 +42,7 @@ def test_setting_a_scheduled_hyperparameter_raises_clearly():
         optx.set_hyperparams(state, lr=0.1)
 
 
+@pytest.mark.slow
 def test_bf16_params_keep_float32_hyperparameters_and_stay_finite():
     params = jax.tree.map(lambda p: p.astype(jnp.bfloat16), PARAMS)
     tx = optx.adam(1e-3, b2=0.999)
@@ -150,6 +151,7 @@ def _schedule_values(schedule):
     return np.asarray(jax.vmap(schedule)(jnp.arange(STEPS)), np.float64)
 
 
+@pytest.mark.slow
 def test_sgd_with_onecycle_momentum_matches_hand_rolled_loop():
     oc = _onecycle()
     params, state = _optx_run(optx.sgd(oc.learning_rate, momentum=oc.momentum))
@@ -166,6 +168,7 @@ def test_sgd_with_onecycle_momentum_matches_hand_rolled_loop():
     assert float(hp["momentum"]) == pytest.approx(moms[-1], rel=1e-6)
 
 
+@pytest.mark.slow
 def test_adam_with_onecycle_b1_matches_hand_rolled_loop():
     oc = _onecycle()
     params, state = _optx_run(optx.adam(oc.learning_rate, b1=oc.momentum, b2=0.99, eps=1e-5))

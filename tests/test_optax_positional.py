@@ -99,6 +99,7 @@ def test_nadam_nesterov_false_is_adam():
             np.testing.assert_allclose(a[k], b[k], rtol=2e-5, atol=1e-7)
 
 
+@pytest.mark.slow
 def test_wrappers_take_optax_arguments():
     params, grads = _problem()
     labels = {"w": "a", "b": "b"}

@@ -4,6 +4,9 @@ import pathlib
 import re
 
 import jax
+import pytest
+
+pytestmark = pytest.mark.slow  # heavy (clients, devices, loops): in the full run, not the fast one
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()

@@ -10,6 +10,8 @@ from _train_util import init_params, make_step, regression_batches
 import optx
 from optx import train
 
+pytestmark = pytest.mark.slow  # heavy (clients, devices, loops): in the full run, not the fast one
+
 
 def _xor_batches(n=256, batch=32, seed=0):
     rng = np.random.default_rng(seed)

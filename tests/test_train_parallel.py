@@ -10,6 +10,8 @@ from _train_problem import batches, init_params, loss_fn, max_abs_diff, take
 import optx
 from optx.train import TrainState, data_parallel, make_train_step
 
+pytestmark = pytest.mark.slow  # heavy (clients, devices, loops): in the full run, not the fast one
+
 STEPS = 50
 DATA = batches(STEPS, seed=1)
 ADAM = optx.adam(1e-2)

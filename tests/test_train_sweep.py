@@ -17,6 +17,8 @@ from optx.train import (
     unstack_states,
 )
 
+pytestmark = pytest.mark.slow  # heavy (clients, devices, loops): in the full run, not the fast one
+
 STEPS = 20
 DATA = batches(STEPS, seed=2)
 LEARNING_RATES = [1e-3, 2e-3, 3e-3, 5e-3, 1e-2, 1.5e-2, 2e-2, 3e-2]
