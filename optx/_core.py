@@ -29,13 +29,19 @@ Numeric: TypeAlias = jax.Array | np.ndarray | np.number | float | int
 """A real number: a JAX or NumPy array (a scalar one for a hyperparameter), or a Python one."""
 
 Params: TypeAlias = ArrayTree
-"""A pytree of arrays: the parameters being optimized (dicts, lists, tuples, NamedTuples,
-flax ``FrozenDict``/``nnx.State``; ``None`` leaves stay ``None``)."""
+"""A pytree of arrays: the parameters being optimized.
+
+For a type checker, ``ArrayTree = jax.typing.ArrayLike | None | Iterable[ArrayTree] |
+Mapping[Any, ArrayTree]``: dicts, lists, tuples, NamedTuples, flax ``FrozenDict`` and
+``nnx.State`` of arrays (``None`` leaves stay ``None``). Another registered pytree node
+(an equinox Module, a dataclass) works at run time; annotate it ``Any`` (or
+``cast(optx.Params, tree)``) for mypy.
+"""
 Updates: TypeAlias = ArrayTree
-"""A pytree of arrays shaped like the params: gradients or updates."""
+"""A pytree of arrays shaped like the params: gradients or updates (the `Params` type)."""
 OptState: TypeAlias = ArrayTree
 """A pytree of arrays: the state of a transformation (NamedTuples, tuples and dicts of
-arrays). Read hyperparameters from it with `optx.get_hyperparams`."""
+arrays; the `Params` type). Read hyperparameters from it with `optx.get_hyperparams`."""
 
 _ParamsT = TypeVar("_ParamsT", bound=ArrayTree)
 
@@ -45,16 +51,17 @@ class Schedule(Protocol):
 
     optx calls a schedule with a traced int32 count; its own schedules also take a Python
     int (``[float(s(i)) for i in range(10)]``) and return a scalar array. For a type
-    checker, a function ``(count) -> value`` with unannotated, ``Any`` or `Numeric`-wide
-    arguments is a schedule; one annotated ``count: jax.Array`` is narrower than that.
+    checker, the count and the value are ``Numeric = jax.Array | np.ndarray | np.number |
+    float | int``: annotate your own schedule ``(count: jax.typing.ArrayLike) -> jax.Array``
+    (or leave it unannotated); one that only takes ``count: jax.Array`` is too narrow.
     """
 
     def __call__(self, count: Numeric) -> Numeric: ...
 
 
 ScalarOrSchedule: TypeAlias = Numeric | Schedule
-"""A hyperparameter: a Python float, a scalar array (``vmap`` can sweep it), or a
-`Schedule` ``count -> value``."""
+"""A hyperparameter: a Python float or int, a NumPy or JAX scalar (``vmap`` can sweep a JAX
+one), or a `Schedule` ``count -> value``."""
 
 
 class TransformInitFn(Protocol):
