@@ -12,26 +12,56 @@ order, so an optx transform is accepted wherever Optax's is (flax ``TrainState``
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, NamedTuple, Protocol
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, NamedTuple, Protocol, TypeAlias, TypeVar
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+from jax.typing import ArrayLike
 
-Params = Any
-"""A pytree of arrays: the parameters being optimized."""
-Updates = Any
-"""A pytree of arrays shaped like the params: gradients or updates."""
-OptState = Any
-"""A pytree of arrays: the state of a transformation."""
-ScalarOrSchedule = Any
-"""A Python float, a scalar array, or a schedule ``count -> value``."""
+# Type aliases for type checkers (mypy, pyright); at run time they are plain typing objects.
+# A custom pytree node (an equinox Module, a registered dataclass) is a valid tree at run
+# time but not an ArrayTree to a type checker: annotate such a tree yourself, or cast it.
+ArrayTree: TypeAlias = ArrayLike | None | Iterable["ArrayTree"] | Mapping[Any, "ArrayTree"]
+"""A pytree of arrays: an array or scalar, ``None``, or a sequence or mapping of trees."""
+Numeric: TypeAlias = jax.Array | np.ndarray | np.number | float | int
+"""A real number: a JAX or NumPy array (a scalar one for a hyperparameter), or a Python one."""
+
+Params: TypeAlias = ArrayTree
+"""A pytree of arrays: the parameters being optimized.
+
+For a type checker, ``ArrayTree = jax.typing.ArrayLike | None | Iterable[ArrayTree] |
+Mapping[Any, ArrayTree]``: dicts, lists, tuples, NamedTuples, flax ``FrozenDict`` and
+``nnx.State`` of arrays (``None`` leaves stay ``None``). Another registered pytree node
+(an equinox Module, a dataclass) works at run time; annotate it ``Any`` (or
+``cast(optx.Params, tree)``) for mypy.
+"""
+Updates: TypeAlias = ArrayTree
+"""A pytree of arrays shaped like the params: gradients or updates (the `Params` type)."""
+OptState: TypeAlias = ArrayTree
+"""A pytree of arrays: the state of a transformation (NamedTuples, tuples and dicts of
+arrays; the `Params` type). Read hyperparameters from it with `optx.get_hyperparams`."""
+
+_ParamsT = TypeVar("_ParamsT", bound=ArrayTree)
 
 
 class Schedule(Protocol):
-    """A pure function of the 0-based update count (updates already applied) -> a scalar."""
+    """A pure function of the 0-based update count (updates already applied) -> a scalar.
 
-    def __call__(self, count: jax.Array) -> jax.Array: ...
+    optx calls a schedule with a traced int32 count; its own schedules also take a Python
+    int (``[float(s(i)) for i in range(10)]``) and return a scalar array. For a type
+    checker, the count and the value are ``Numeric = jax.Array | np.ndarray | np.number |
+    float | int``: annotate your own schedule ``(count: jax.typing.ArrayLike) -> jax.Array``
+    (or leave it unannotated); one that only takes ``count: jax.Array`` is too narrow.
+    """
+
+    def __call__(self, count: Numeric) -> Numeric: ...
+
+
+ScalarOrSchedule: TypeAlias = Numeric | Schedule
+"""A hyperparameter: a Python float or int, a NumPy or JAX scalar (``vmap`` can sweep a JAX
+one), or a `Schedule` ``count -> value``."""
 
 
 class TransformInitFn(Protocol):
@@ -151,20 +181,40 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
       >>> tx.update(jnp.array([3.0, -0.2]), tx.init(jnp.zeros(2)))[0]
       Array([-0.5,  0.1], dtype=float32)
     """
-    transforms = tuple(transforms)
+    init, update = _in_sequence("optx.chain", transforms)
+    return GradientTransformation(init, update)
+
+
+class _SequenceInitFn(Protocol):
+    def __call__(self, params: Params) -> tuple[OptState, ...]: ...
+
+
+class _SequenceUpdateFn(Protocol):
+    def __call__(
+        self, updates: Updates, state: OptState, params: Params | None = None, **extra_args: Any
+    ) -> tuple[Updates, tuple[OptState, ...]]: ...
+
+
+def _in_sequence(
+    call: str, transforms: tuple[GradientTransformation, ...]
+) -> tuple[_SequenceInitFn, _SequenceUpdateFn]:
+    """`chain`'s init and update, typed with the tuple state that `named_chain` relies on."""
     for i, tx in enumerate(transforms):
-        if not (callable(getattr(tx, "init", None)) and callable(getattr(tx, "update", None))):
+        if not is_transformation(tx):
             raise TypeError(
-                f"optx.chain: argument {i} is {type(tx).__name__}, not a gradient "
+                f"{call}: argument {i} is {type(tx).__name__}, not a gradient "
                 "transformation (an object with init and update); did you forget to call "
                 "the factory, e.g. optx.adam(1e-3) rather than optx.adam?"
             )
     updaters = tuple(_accepting_extra_args(tx.update) for tx in transforms)
 
-    def init(params):
+    def init(params: Params) -> tuple[OptState, ...]:
         return tuple(tx.init(params) for tx in transforms)
 
-    def update(updates, state, params=None, **extra_args):
+    def update(
+        updates: Updates, state: Any, params: Params | None = None, **extra_args: Any
+    ) -> tuple[Updates, tuple[OptState, ...]]:
+        # state is Any, not OptState: it is a tuple only once the check below passes.
         if len(state) != len(transforms):
             raise ValueError(
                 f"optx.chain: the state has {len(state)} entries but the chain has "
@@ -176,7 +226,7 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
             new_state.append(s)
         return updates, tuple(new_state)
 
-    return GradientTransformation(init, update)
+    return init, update
 
 
 def named_chain(*named: tuple[str, GradientTransformation]) -> GradientTransformation:
@@ -191,10 +241,10 @@ def named_chain(*named: tuple[str, GradientTransformation]) -> GradientTransform
     names = [name for name, _ in named]
     if len(set(names)) != len(names):
         raise ValueError(f"optx.named_chain: names must be unique, got {names}")
-    inner = chain(*(tx for _, tx in named))
+    inner_init, inner_update = _in_sequence("optx.named_chain", tuple(tx for _, tx in named))
 
     def init(params):
-        return dict(zip(names, inner.init(params)))
+        return dict(zip(names, inner_init(params)))
 
     def update(updates, state, params=None, **extra_args):
         if set(state) != set(names):
@@ -202,13 +252,14 @@ def named_chain(*named: tuple[str, GradientTransformation]) -> GradientTransform
                 f"optx.named_chain: the state has keys {sorted(state)} but the chain has "
                 f"{sorted(names)}"
             )
-        updates, new = inner.update(updates, tuple(state[n] for n in names), params, **extra_args)
+        states = tuple(state[n] for n in names)
+        updates, new = inner_update(updates, states, params, **extra_args)
         return updates, dict(zip(names, new))
 
     return GradientTransformation(init, update)
 
 
-def apply_updates(params: Params, updates: Updates) -> Params:
+def apply_updates(params: _ParamsT, updates: Updates) -> _ParamsT:
     """Returns ``params + updates``, each result in its parameter's dtype.
 
     ``None`` leaves in ``params`` stay ``None``.

@@ -9,14 +9,17 @@ resolves it is in `optx._hyperparams`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
 from optx._core import GradientTransformation
 from optx._hyperparams import GIVEN, SCHEDULED, HyperparamsState, complement_key, exact_complement
+
+_StateT = TypeVar("_StateT")
 
 
 def _nodes(state: Any) -> list[tuple[tuple, HyperparamsState]]:
@@ -85,7 +88,9 @@ def get_hyperparams(state: Any) -> dict[str, jax.Array]:
     return {key: _leaf(node.values[name]) for key, name, _, node in _qualified_names(state)}
 
 
-def set_hyperparams(state: Any, values: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
+def set_hyperparams(
+    state: _StateT, values: Mapping[str, ArrayLike] | None = None, **kwargs: ArrayLike
+) -> _StateT:
     """A new state in which the named hyperparameters take the given values.
 
     A bare name sets every occurrence of it (every group's learning rate); a qualified name

@@ -53,7 +53,7 @@ def is_value_wrapper(node: Any) -> bool:
 
 def leaf_paths(tree: Any) -> list[tuple]:
     """The key path of every leaf of ``tree`` (flattened order), value wrappers' keys dropped."""
-    out = []
+    out: list[tuple] = []
     for path, node in jax.tree_util.tree_flatten_with_path(tree, is_leaf=is_value_wrapper)[0]:
         wrapper, child = _wrapped(node)
         if wrapper:
@@ -113,7 +113,7 @@ class PathRules:
                     "such as {'*': 'default'} or give path_rules a default"
                 )
             labels.append(label)
-        return jax.tree.structure(params).unflatten(labels)
+        return jax.tree.unflatten(jax.tree.structure(params), labels)
 
     def __repr__(self) -> str:
         return f"path_rules({dict(self.rules)!r}, default={self.default!r})"
@@ -190,7 +190,9 @@ def resolve_labels(call: str, labels: Any, params: Any, what: str = "labels") ->
     else:
         tree = labels(params) if callable(labels) else labels
     try:
-        prefixes = jax.tree.structure(tree).flatten_up_to(params)
+        # Typed Any: jaxlib ships no stub for PyTreeDef, so mypy cannot see its methods.
+        treedef: Any = jax.tree.structure(tree)
+        prefixes = treedef.flatten_up_to(params)
     except (ValueError, TypeError):
         raise ValueError(
             f"{call}: the {what} tree does not match the params "

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 
 from optx import _validate
@@ -115,6 +116,7 @@ def cyclic_schedule(
         cycle = jnp.floor(1 + k / total)
         x = 1 + k / total - cycle
         f = jnp.where(x <= up_ratio, x / up_ratio, (x - 1) / (up_ratio - 1))
+        scale: float | jax.Array
         if mode == "triangular":
             scale = 1.0
         elif mode == "triangular2":

@@ -40,8 +40,8 @@ def join_schedules(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> 
     boundaries = list(boundaries)
     if not schedules:
         raise ValueError(f"{_validate.current_call(c.name(short))}: schedules is empty")
-    for i, schedule in enumerate(schedules):
-        c.check_schedule(short, f"schedules[{i}]", schedule)
+    for i, piece in enumerate(schedules):
+        c.check_schedule(short, f"schedules[{i}]", piece)
     if len(boundaries) != len(schedules) - 1:
         raise ValueError(
             f"{_validate.current_call(c.name(short))}: boundaries must have "

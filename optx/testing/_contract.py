@@ -40,7 +40,7 @@ def _gradients(params: Any, key: jax.Array, step: int) -> Any:
         jax.random.normal(k, jnp.shape(p), jnp.float32).astype(jnp.result_type(p))
         for k, p in zip(keys, leaves)
     ]
-    return treedef.unflatten(grads)
+    return jax.tree.unflatten(treedef, grads)
 
 
 def _run(tx, params, key, steps, extra_args, jit):
@@ -223,7 +223,9 @@ def _assert_close(check: str, expected: Any, got: Any, rtol: float, atol: float)
 
 
 def _assert_same_layout(check: str, before: Any, after: Any) -> None:
-    if jax.tree.structure(before) != jax.tree.structure(after):
+    # Typed Any: jaxlib ships no stub for PyTreeDef, so mypy cannot see its __eq__.
+    structure: Any = jax.tree.structure(before)
+    if structure != jax.tree.structure(after):
         raise AssertionError(
             f"check_transform[{check}]: the state structure changed after one update: "
             f"{jax.tree.structure(before)} became {jax.tree.structure(after)}"

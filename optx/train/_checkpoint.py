@@ -341,6 +341,7 @@ def _finish(saved: dict, value: Any, leaf: Any, sharding: Any) -> Any:
         not isinstance(leaf, jax.Array) or leaf.committed or not leaf.is_fully_addressable
     )
     if kind == "key":
+        data: jax.Array
         if committed:
             data = jax.make_array_from_callback(value.shape, sharding, lambda i: value[i])
         else:

@@ -137,12 +137,12 @@ def compare(where: str, info: dict[str, Any], nodes: list, leaves: list) -> None
         )
     saved = info["leaves"]
     for i in range(max(len(saved), len(leaves))):
-        a = saved[i]["path"] if i < len(saved) else "(none)"
-        b = leaves[i]["path"] if i < len(leaves) else "(none)"
-        if a != b:
+        saved_path = saved[i]["path"] if i < len(saved) else "(none)"
+        target_path = leaves[i]["path"] if i < len(leaves) else "(none)"
+        if saved_path != target_path:
             raise CheckpointError(
                 f"{where}: the checkpoint has {len(saved)} leaves, the target {len(leaves)}; "
-                f"the first difference is leaf {i}: checkpoint {a}, target {b}"
+                f"the first difference is leaf {i}: checkpoint {saved_path}, target {target_path}"
             )
     problems = [
         f"{a['path']}: checkpoint {_text(a)}, target {_text(b)}"

@@ -240,6 +240,8 @@ class Loop:
             )
 
     def _valid_batch(self, sums: dict[str, float], weight: list[float]) -> None:
+        # Validation runs only with valid_data, which __init__ refuses without eval_step.
+        assert self.eval_step is not None
         self._read_loss(self.eval_step(self.state, self.batch), "eval_step")
         self("after_pred")
         self("after_loss")
@@ -275,10 +277,9 @@ class Loop:
         for epoch in range(self.n_epoch):
             self.epoch = epoch
             self._train_batches = _batches(self.data, epoch, "data")
-            self.n_iter = _length(self._train_batches)
-            resumed = self.n_iter and self.train_iter + self.n_iter <= self.resume_iter
-            if resumed:
-                self.train_iter += self.n_iter  # resumed past this epoch: skip it silently
+            n_iter = self.n_iter = _length(self._train_batches)
+            if n_iter and self.train_iter + n_iter <= self.resume_iter:
+                self.train_iter += n_iter  # resumed past this epoch: skip it silently
                 continue
             self._with_events(self._do_epoch, "epoch", CancelEpochException)
 

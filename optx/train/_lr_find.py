@@ -75,18 +75,18 @@ class LRFinderResult:
         self.losses = np.asarray(losses, np.float64)
         n = len(self.lrs)
         lo, hi = (n // 10, n - 5) if n >= 20 else (0, n)
-        lrs, losses = self.lrs[lo:hi], self.losses[lo:hi]
-        keep = np.isfinite(losses)
-        lrs, losses = lrs[keep], losses[keep]
-        if len(lrs) < 3:
+        kept_lrs, kept_losses = self.lrs[lo:hi], self.losses[lo:hi]
+        keep = np.isfinite(kept_losses)
+        kept_lrs, kept_losses = kept_lrs[keep], kept_losses[keep]
+        if len(kept_lrs) < 3:
             raise ValueError(
-                f"optx.train.lr_find: only {len(lrs)} usable points; increase num_it or "
+                f"optx.train.lr_find: only {len(kept_lrs)} usable points; increase num_it or "
                 "start_lr so the loss does not diverge at once"
             )
-        self.minimum = float(lrs[np.argmin(losses)] / 10)
-        slopes = np.diff(losses) / np.diff(np.log(lrs))
-        self.steep = float(lrs[int(np.argmin(slopes))])
-        self.valley = _valley(lrs, losses)
+        self.minimum = float(kept_lrs[np.argmin(kept_losses)] / 10)
+        slopes = np.diff(kept_losses) / np.diff(np.log(kept_lrs))
+        self.steep = float(kept_lrs[int(np.argmin(slopes))])
+        self.valley = _valley(kept_lrs, kept_losses)
 
     def __repr__(self) -> str:
         return (

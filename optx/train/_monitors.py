@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -17,7 +19,7 @@ class _Tracker(Callback):
     """Shared monitoring for EarlyStopping, ReduceLROnPlateau and Checkpoint(monitor=...)."""
 
     order = 55
-    run_after = (Recorder,)
+    run_after: Sequence[Any] = (Recorder,)
     run_valid = False
 
     def __init__(self, monitor: str, mode: str, min_delta: float):

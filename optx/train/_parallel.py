@@ -111,19 +111,13 @@ class DataParallel:
     def state_shardings(self, state: TrainState) -> TrainState:
         """The ``NamedSharding`` of every leaf of ``state`` (``shard_map`` and ``jit`` modes)."""
         replicated = NamedSharding(self.mesh, PartitionSpec())
-        rep = lambda tree: jax.tree.map(lambda _: replicated, tree)
-        opt = (
-            zero_shardings(state.opt_state, self.mesh, self.axis_name)
-            if self.shard_opt_state
-            else rep(state.opt_state)
-        )
-        return TrainState(
-            step=replicated,
-            params=rep(state.params),
-            opt_state=opt,
-            rng=replicated,
-            model_state=rep(state.model_state),
-        )
+        # A TrainState-shaped tree whose leaves are shardings (not arrays, as its fields say).
+        shardings = jax.tree.map(lambda _: replicated, state)
+        if self.shard_opt_state:
+            shardings = shardings._replace(
+                opt_state=zero_shardings(state.opt_state, self.mesh, self.axis_name)
+            )
+        return shardings
 
     def replicate(self, state: TrainState) -> TrainState:
         """Places a state (identical on every process) where the step expects it.

@@ -201,7 +201,7 @@ def apply_gradients(
         opt_state=opt_state,
         model_state=model_state,
     )
-    metrics = {"loss": loss}
+    metrics: dict[str, Any] = {"loss": loss}
     if grad_norm:
         metrics["grad_norm"] = norm
     metrics["hyperparams"] = get_hyperparams(opt_state)
