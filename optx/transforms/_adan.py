@@ -16,7 +16,7 @@ from optx.transforms._adam_common import ema_into
 class ScaleByAdanState(NamedTuple):
     """State of `scale_by_adan`: three moments and the previous gradient."""
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count: the protocol name
     m: Any
     v: Any
     n: Any

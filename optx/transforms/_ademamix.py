@@ -16,7 +16,7 @@ from optx.transforms._adam_common import ema_into
 class ScaleByAdemamixState(NamedTuple):
     """State of `scale_by_ademamix`: the fast and slow momenta and the second moment."""
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count: the protocol name
     m1: Any
     m2: Any
     nu: Any
@@ -26,7 +26,7 @@ class ScaleByAdemamixState(NamedTuple):
 class ScaleBySimplifiedAdemamixState(NamedTuple):
     """State of `scale_by_simplified_ademamix`: the accumulated momentum, the second moment."""
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count: the protocol name
     m: Any
     nu: Any
     hyperparams: HyperparamsState

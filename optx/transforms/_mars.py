@@ -22,7 +22,7 @@ class ScaleByMarsState(NamedTuple):
     ``nu`` is None in the Lion form (it has no second moment).
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count: the protocol name
     mu: Any
     nu: Any
     prev_grad: Any
