@@ -53,13 +53,20 @@ def scale_by_ademamix(
 
     The paper's Algorithm 1 and Optax's ``optax.contrib.scale_by_ademamix`` (same argument
     names and defaults; ``alpha`` is 6.0 here as there, 5.0 in the ``ademamix`` alias).
-    ``b3`` and ``alpha`` may be schedules of the 0-based update count, which is how the
-    paper's warm-up schedulers are passed (alpha ramping linearly to its final value,
-    b3 rising from b1 to its final value); a schedule for ``b3`` is evaluated at the same
-    count as Optax's ``count_m2``. The bias corrections are scalars multiplied in.
+    ``b3`` and ``alpha`` may be schedules of the 0-based update count ``t``, evaluated at
+    the same count as Optax's ``count_m2``. That is how the paper's warm-up schedulers
+    (its section 3, over ``T`` steps) are passed::
 
-    State: three moments the size of the params (``m1``, ``m2`` in ``mu_dtype``, ``nu``
-    float32 and real for complex params), the count and the hyperparameters.
+        alpha(t) = min(t * alpha / T, alpha)
+        b3(t) = min(exp(log(b1) * log(b3) / ((1 - t/T) * log(b3) + (t/T) * log(b1))), b3)
+
+    (``b3`` rises from ``b1`` at ``t = 0`` to its final value at ``t = T``, so that the
+    slow momentum's half-life grows linearly). The bias corrections are scalars multiplied
+    in.
+
+    State: three moments the size of the params (``m1`` and ``m2`` in ``mu_dtype``; ``nu``
+    float32, or the params' dtype if wider, and real for complex params: Optax stores it
+    in ``mu_dtype`` too), the count and the hyperparameters.
 
     Args:
       b1: decay of the fast momentum, in [0, 1).
