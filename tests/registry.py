@@ -3,12 +3,14 @@
 import _cases_catalogue_adaptive
 import _cases_catalogue_other
 import _cases_core
+import _cases_modern_ademamix
 import _cases_wrappers
 
 CASES = [
     *_cases_core.CASES,
     *_cases_catalogue_adaptive.CASES,
     *_cases_catalogue_other.CASES,
+    *_cases_modern_ademamix.CASES,
     *_cases_wrappers.CASES,
 ]
 NAMES = [case.name for case in CASES]

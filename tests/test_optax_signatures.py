@@ -34,6 +34,8 @@ DOCUMENTED_DIFFERENCES = {
     "ScaleByRssState": _STATE,
     "TraceState": _STATE,
     "ZeroNansState": _STATE,
+    "ScaleByAdanState": _STATE,
+    "ScaleByAdemamixState": _STATE,
     # Defaults that differ on purpose.
     "adadelta": "learning_rate=None in Optax skips the sign flip (ascends); optx uses 1.0",
     "scale_by_learning_rate": "learning_rate is required: Optax's None default ascends",

@@ -14,6 +14,12 @@ from optx._optimizers._adam_variants import (
     radam as radam,
     yogi as yogi,
 )
+from optx._optimizers._adan import adan as adan
+from optx._optimizers._ademamix import (
+    ademamix as ademamix,
+    simplified_ademamix as simplified_ademamix,
+)
+from optx._optimizers._mars import mars as mars
 from optx._optimizers._misc_adaptive import ftml as ftml, novograd as novograd, sm3 as sm3
 from optx._optimizers._noise import sgld as sgld
 from optx._optimizers._online import dcasgd as dcasgd, ftrl as ftrl
@@ -57,6 +63,11 @@ __all__ = [
     "sgld",
     "sign_sgd",
     "signum",
+    # modern: ademamix group
+    "ademamix",
+    "adan",
+    "mars",
+    "simplified_ademamix",
     # foundation
     "adagrad",
     "adam",

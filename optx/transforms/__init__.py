@@ -20,6 +20,10 @@ from optx.transforms._adam_variants import (
     scale_by_amsgrad as scale_by_amsgrad,
     scale_by_nadam as scale_by_nadam,
 )
+from optx.transforms._adan import (
+    ScaleByAdanState as ScaleByAdanState,
+    scale_by_adan as scale_by_adan,
+)
 from optx.transforms._adaptive import (
     ScaleByAdamState as ScaleByAdamState,
     ScaleByRmsState as ScaleByRmsState,
@@ -29,6 +33,12 @@ from optx.transforms._adaptive import (
     scale_by_rms as scale_by_rms,
     scale_by_rss as scale_by_rss,
     scale_by_stddev as scale_by_stddev,
+)
+from optx.transforms._ademamix import (
+    ScaleByAdemamixState as ScaleByAdemamixState,
+    ScaleBySimplifiedAdemamixState as ScaleBySimplifiedAdemamixState,
+    scale_by_ademamix as scale_by_ademamix,
+    scale_by_simplified_ademamix as scale_by_simplified_ademamix,
 )
 from optx.transforms._centralize import centralize as centralize
 from optx.transforms._clipping import (
@@ -58,6 +68,10 @@ from optx.transforms._ftml import (
 from optx.transforms._lbsgd import (
     ScaleByLbsgdState as ScaleByLbsgdState,
     scale_by_lbsgd as scale_by_lbsgd,
+)
+from optx.transforms._mars import (
+    ScaleByMarsState as ScaleByMarsState,
+    scale_by_mars as scale_by_mars,
 )
 from optx.transforms._momentum import (
     EmaState as EmaState,
@@ -121,6 +135,17 @@ __all__ = [
     # _adadelta
     "ScaleByAdadeltaState",
     "scale_by_adadelta",
+    # _ademamix
+    "ScaleByAdemamixState",
+    "ScaleBySimplifiedAdemamixState",
+    "scale_by_ademamix",
+    "scale_by_simplified_ademamix",
+    # _adan
+    "ScaleByAdanState",
+    "scale_by_adan",
+    # _mars
+    "ScaleByMarsState",
+    "scale_by_mars",
     # _adam_second_moment
     "ScaleByBeliefState",
     "ScaleByQhadamState",
