@@ -14,7 +14,10 @@ from optx._optimizers._adam_variants import (
     radam as radam,
     yogi as yogi,
 )
+from optx._optimizers._adopt import adopt as adopt
+from optx._optimizers._asgd import asgd as asgd
 from optx._optimizers._misc_adaptive import ftml as ftml, novograd as novograd, sm3 as sm3
+from optx._optimizers._muon import muon as muon
 from optx._optimizers._noise import sgld as sgld
 from optx._optimizers._online import dcasgd as dcasgd, ftrl as ftrl
 from optx._optimizers._rms import adagrad as adagrad, rmsprop as rmsprop
@@ -29,6 +32,10 @@ from optx._optimizers._trust import (
 )
 
 __all__ = [
+    # modern: muon group
+    "adopt",
+    "asgd",
+    "muon",
     # catalogue: adaptive family
     "adabelief",
     "adadelta",

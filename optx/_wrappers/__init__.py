@@ -14,6 +14,7 @@ from optx._wrappers._averaging import (
     ema_params,
     polyak_params,
 )
+from optx._wrappers._cautious import CautiousState, cautious
 from optx._wrappers._finite import (
     ApplyIfFiniteState,
     DynamicLossScale,
@@ -69,6 +70,9 @@ __all__ = [
     "averaged_params",
     "ema_params",
     "polyak_params",
+    # _cautious
+    "CautiousState",
+    "cautious",
     # _finite
     "ApplyIfFiniteState",
     "DynamicLossScale",

@@ -30,6 +30,15 @@ from optx.transforms._adaptive import (
     scale_by_rss as scale_by_rss,
     scale_by_stddev as scale_by_stddev,
 )
+from optx.transforms._adopt import (
+    ScaleByAdoptState as ScaleByAdoptState,
+    scale_by_adopt as scale_by_adopt,
+)
+from optx.transforms._asgd import (
+    ScaleByAsgdState as ScaleByAsgdState,
+    asgd_average as asgd_average,
+    scale_by_asgd as scale_by_asgd,
+)
 from optx.transforms._centralize import centralize as centralize
 from optx.transforms._clipping import (
     ClipByGlobalNormState as ClipByGlobalNormState,
@@ -64,6 +73,13 @@ from optx.transforms._momentum import (
     TraceState as TraceState,
     ema as ema,
     trace as trace,
+)
+from optx.transforms._muon import (
+    MuonDimensionNumbers as MuonDimensionNumbers,
+    ScaleByMuonState as ScaleByMuonState,
+    ScaleByShapeState as ScaleByShapeState,
+    scale_by_muon as scale_by_muon,
+    scale_by_shape as scale_by_shape,
 )
 from optx.transforms._noise import (
     AddNoiseState as AddNoiseState,
@@ -118,6 +134,12 @@ from optx.transforms._trust import (
 )
 
 __all__ = [
+    # _muon
+    "MuonDimensionNumbers",
+    "ScaleByMuonState",
+    "ScaleByShapeState",
+    "scale_by_muon",
+    "scale_by_shape",
     # _adadelta
     "ScaleByAdadeltaState",
     "scale_by_adadelta",
@@ -144,6 +166,13 @@ __all__ = [
     "scale_by_rms",
     "scale_by_rss",
     "scale_by_stddev",
+    # _adopt
+    "ScaleByAdoptState",
+    "scale_by_adopt",
+    # _asgd
+    "ScaleByAsgdState",
+    "asgd_average",
+    "scale_by_asgd",
     # _centralize
     "centralize",
     # _clipping
