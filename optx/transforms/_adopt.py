@@ -92,6 +92,7 @@ def scale_by_adopt(
             f"{call}: clip_value_fn must be a function count -> bound, got {clip_value_fn!r}"
         )
     hyperparams = Hyperparams(call, b1=b1, b2=b2, eps=eps, decays=("b1", "b2"))
+    refusing = _validate.current_call(call)  # optx.adopt when built by it
 
     def init(params):
         if use_clipping:
