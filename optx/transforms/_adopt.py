@@ -97,7 +97,7 @@ def scale_by_adopt(
     def init(params):
         if use_clipping:
             _validate.refuse_complex(
-                call,
+                refusing,
                 params,
                 "the clip to [-c, c] needs an order of each value (pass "
                 "use_clipping=False for complex params)",
