@@ -82,7 +82,7 @@ def scale_by_asgd(
       https://doi.org/10.1137/0330046 ; torch.optim.ASGD,
       https://pytorch.org/docs/stable/generated/torch.optim.ASGD.html
     """
-    call = "optx.scale_by_asgd"
+    call = _validate.current_call("optx.scale_by_asgd")  # optx.asgd when built by it
     non_negative = _constraints.NON_NEGATIVE
     hyperparams = Hyperparams(
         call,

@@ -261,7 +261,7 @@ def scale_by_muon(
       Bernstein and Newhouse, 2024, Old Optimizer, New Norm: An Anthology,
       https://arxiv.org/abs/2409.20325
     """
-    call = "optx.scale_by_muon"
+    call = _validate.current_call("optx.scale_by_muon")  # optx.muon when built by it
     _validate.check_int(call, "ns_steps", ns_steps, low=1)
     coeffs = ns_coefficients(call, ns_coeffs, ns_steps)
     _validate.check_float_dtype(call, "mu_dtype", mu_dtype, complex_ok=True)
@@ -341,7 +341,7 @@ def scale_by_shape(
     References:
       Liu et al., 2025, Muon is Scalable for LLM Training, https://arxiv.org/abs/2502.16982
     """
-    call = "optx.scale_by_shape"
+    call = _validate.current_call("optx.scale_by_shape")
     specs = {} if consistent_rms is None else {"consistent_rms": consistent_rms}
     hyperparams = Hyperparams(call, constraints=dict.fromkeys(specs, POSITIVE), **specs)
 
