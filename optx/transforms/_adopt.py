@@ -85,19 +85,18 @@ def scale_by_adopt(
       Taniguchi et al., 2024, ADOPT: Modified Adam Can Converge with Any beta2 with the
       Optimal Rate, https://arxiv.org/abs/2411.02853
     """
-    call = "optx.scale_by_adopt"
+    call = _validate.current_call("optx.scale_by_adopt")  # optx.adopt when built by it
     _validate.check_float_dtype(call, "mu_dtype", mu_dtype, complex_ok=True)
     if not callable(clip_value_fn):
         raise TypeError(
             f"{call}: clip_value_fn must be a function count -> bound, got {clip_value_fn!r}"
         )
     hyperparams = Hyperparams(call, b1=b1, b2=b2, eps=eps, decays=("b1", "b2"))
-    refusing = _validate.current_call(call)  # optx.adopt when built by it
 
     def init(params):
         if use_clipping:
             _validate.refuse_complex(
-                refusing,
+                call,
                 params,
                 "the clip to [-c, c] needs an order of each value (pass "
                 "use_clipping=False for complex params)",
