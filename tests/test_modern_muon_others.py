@@ -55,8 +55,10 @@ def test_adopt_matches_optax_contrib_adopt(variant):
     ours, _ = _optx_run(optx.adopt(0.01, **kwargs), grads, jnp.float32, _pulled)
     with jax.numpy_dtype_promotion("standard"):  # Optax relies on implicit promotion
         theirs, _ = _optx_run(optax.contrib.adopt(0.01, **kwargs), grads, jnp.float32, _pulled)
-    # Measured: at most 3e-7 absolute over 100 steps (params of size 0.1 to 1).
-    np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
+    # Measured over 100 steps: at most 2e-6 absolute (params of size 0.1 to 1; 5e-4
+    # relative only on entries crossing zero), float32 rounding of two equal forms of the
+    # moment (optx m + (1 - b)(g - m), Optax b m + (1 - b) g) fed back through the params.
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=2e-6)
 
 
 def _numpy_adopt(grads, lr, b1, b2, eps, nesterov=False):

@@ -56,6 +56,7 @@ from optx._wrappers._precision import (
     master_params,
     with_master_weights,
 )
+from optx.transforms._asgd import asgd_average  # a state accessor, like averaged_params
 
 __all__ = [
     # _accumulate
@@ -73,6 +74,8 @@ __all__ = [
     # _cautious
     "CautiousState",
     "cautious",
+    # optx.transforms._asgd
+    "asgd_average",
     # _finite
     "ApplyIfFiniteState",
     "DynamicLossScale",

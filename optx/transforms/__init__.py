@@ -36,7 +36,6 @@ from optx.transforms._adopt import (
 )
 from optx.transforms._asgd import (
     ScaleByAsgdState as ScaleByAsgdState,
-    asgd_average as asgd_average,
     scale_by_asgd as scale_by_asgd,
 )
 from optx.transforms._centralize import centralize as centralize
@@ -171,7 +170,6 @@ __all__ = [
     "scale_by_adopt",
     # _asgd
     "ScaleByAsgdState",
-    "asgd_average",
     "scale_by_asgd",
     # _centralize
     "centralize",
