@@ -16,7 +16,7 @@ from optx._hyperparams import Hyperparams, HyperparamsState
 class ScaleByAdoptState(NamedTuple):
     """State of `scale_by_adopt`: the momentum of the scaled gradients and the second moment."""
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # the field shadows tuple.count
     mu: Any
     nu: Any
     hyperparams: HyperparamsState

@@ -23,7 +23,7 @@ class ScaleByAsgdState(NamedTuple):
       hyperparams: ``learning_rate``, ``lambd``, ``alpha``, ``t0``.
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # the field shadows tuple.count
     eta: jax.Array
     mu: jax.Array
     ax: Any

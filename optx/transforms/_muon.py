@@ -44,7 +44,7 @@ class MuonDimensionNumbers(NamedTuple):
 class ScaleByMuonState(NamedTuple):
     """State of `scale_by_muon`: the momentum ``mu`` (one array per matrix param)."""
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # the field shadows tuple.count
     mu: Any
     hyperparams: HyperparamsState
 
@@ -52,7 +52,7 @@ class ScaleByMuonState(NamedTuple):
 class ScaleByShapeState(NamedTuple):
     """State of `scale_by_shape`: only its hyperparameters (``consistent_rms``, if given)."""
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # the field shadows tuple.count
     hyperparams: HyperparamsState
 
 
@@ -158,7 +158,7 @@ def newton_schulz(
         (math.prod(shape[: len(batch)]), math.prod(x.shape[a] for a in red), -1)
     )
     done = jax.vmap(lambda m: _orthogonalize(m, coeffs, preconditioning, eps))(flat)
-    return jnp.transpose(done.reshape(shape), np.argsort(perm))
+    return jnp.transpose(done.reshape(shape), tuple(int(i) for i in np.argsort(perm)))
 
 
 def ns_coefficients(call: str, ns_coeffs: Any, ns_steps: int) -> np.ndarray:
