@@ -47,7 +47,8 @@ def cautious(
     Args:
       inner: the transformation to make cautious.
       eps: >= 0, keeps the rescaling finite when no component is kept (the paper's
-        ``eps``; its first version divides by ``mean(phi) + 1/size`` instead).
+        ``eps``, value unstated; an earlier form, ``size / (nnz(phi) + 1)``, is
+        ``eps = 1/size``).
       inner_output: ``"updates"`` (the default: ``inner`` returns steps to add to the
         params) or ``"directions"`` (it returns descent directions).
 
