@@ -309,3 +309,22 @@ def test_vector_leaf_given_to_muon_is_refused_with_the_fix():
     params = {"w": jnp.ones((2, 3, 4))}
     with pytest.raises(ValueError, match=r"optx\.muon: the reduction axes \(0, 1\) and output"):
         tx.update(params, tx.init(params), params)
+
+
+def test_optax_dimension_numbers_and_a_single_spec_for_all_leaves_are_accepted():
+    grads = jax.tree.map(lambda p, n: p + n, PARAMS, _noise(0))
+    ours = optx.muon(0.02, muon_weight_dimension_numbers=_dims(optx))
+    with_optax_dims = optx.muon(0.02, muon_weight_dimension_numbers=_dims(optax.contrib))
+    u1, _ = jax.jit(ours.update)(grads, ours.init(PARAMS), PARAMS)
+    u2, _ = jax.jit(with_optax_dims.update)(grads, with_optax_dims.init(PARAMS), PARAMS)
+    for name in PARAMS:
+        np.testing.assert_array_equal(u1[name], u2[name], err_msg=name)
+    # One spec at the root applies to every leaf: here the transpose of the default.
+    matrices = {"w": grads["w"], "wide": grads["wide"]}
+    flipped = optx.scale_by_muon(weight_dimension_numbers=optx.MuonDimensionNumbers(1, 0))
+    plain = optx.scale_by_muon()
+    u3, _ = flipped.update(matrices, flipped.init(matrices))
+    transposed = jax.tree.map(jnp.transpose, matrices)
+    u4, _ = plain.update(transposed, plain.init(transposed))
+    for name in matrices:
+        np.testing.assert_allclose(u3[name], u4[name].T, rtol=1e-6, atol=1e-7, err_msg=name)
