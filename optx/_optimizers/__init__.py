@@ -19,8 +19,11 @@ from optx._optimizers._ademamix import (
     ademamix as ademamix,
     simplified_ademamix as simplified_ademamix,
 )
+from optx._optimizers._adopt import adopt as adopt
+from optx._optimizers._asgd import asgd as asgd
 from optx._optimizers._mars import mars as mars
 from optx._optimizers._misc_adaptive import ftml as ftml, novograd as novograd, sm3 as sm3
+from optx._optimizers._muon import muon as muon
 from optx._optimizers._noise import sgld as sgld
 from optx._optimizers._online import dcasgd as dcasgd, ftrl as ftrl
 from optx._optimizers._rms import adagrad as adagrad, rmsprop as rmsprop
@@ -35,6 +38,10 @@ from optx._optimizers._trust import (
 )
 
 __all__ = [
+    # modern: muon group
+    "adopt",
+    "asgd",
+    "muon",
     # catalogue: adaptive family
     "adabelief",
     "adadelta",

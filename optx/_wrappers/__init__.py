@@ -14,6 +14,7 @@ from optx._wrappers._averaging import (
     ema_params,
     polyak_params,
 )
+from optx._wrappers._cautious import CautiousState, cautious
 from optx._wrappers._finite import (
     ApplyIfFiniteState,
     DynamicLossScale,
@@ -55,6 +56,7 @@ from optx._wrappers._precision import (
     master_params,
     with_master_weights,
 )
+from optx.transforms._asgd import asgd_average  # a state accessor, like averaged_params
 
 __all__ = [
     # _accumulate
@@ -69,6 +71,11 @@ __all__ = [
     "averaged_params",
     "ema_params",
     "polyak_params",
+    # _cautious
+    "CautiousState",
+    "cautious",
+    # optx.transforms._asgd
+    "asgd_average",
     # _finite
     "ApplyIfFiniteState",
     "DynamicLossScale",

@@ -40,6 +40,14 @@ from optx.transforms._ademamix import (
     scale_by_ademamix as scale_by_ademamix,
     scale_by_simplified_ademamix as scale_by_simplified_ademamix,
 )
+from optx.transforms._adopt import (
+    ScaleByAdoptState as ScaleByAdoptState,
+    scale_by_adopt as scale_by_adopt,
+)
+from optx.transforms._asgd import (
+    ScaleByAsgdState as ScaleByAsgdState,
+    scale_by_asgd as scale_by_asgd,
+)
 from optx.transforms._centralize import centralize as centralize
 from optx.transforms._clipping import (
     ClipByGlobalNormState as ClipByGlobalNormState,
@@ -78,6 +86,13 @@ from optx.transforms._momentum import (
     TraceState as TraceState,
     ema as ema,
     trace as trace,
+)
+from optx.transforms._muon import (
+    MuonDimensionNumbers as MuonDimensionNumbers,
+    ScaleByMuonState as ScaleByMuonState,
+    ScaleByShapeState as ScaleByShapeState,
+    scale_by_muon as scale_by_muon,
+    scale_by_shape as scale_by_shape,
 )
 from optx.transforms._noise import (
     AddNoiseState as AddNoiseState,
@@ -132,6 +147,12 @@ from optx.transforms._trust import (
 )
 
 __all__ = [
+    # _muon
+    "MuonDimensionNumbers",
+    "ScaleByMuonState",
+    "ScaleByShapeState",
+    "scale_by_muon",
+    "scale_by_shape",
     # _adadelta
     "ScaleByAdadeltaState",
     "scale_by_adadelta",
@@ -169,6 +190,12 @@ __all__ = [
     "scale_by_rms",
     "scale_by_rss",
     "scale_by_stddev",
+    # _adopt
+    "ScaleByAdoptState",
+    "scale_by_adopt",
+    # _asgd
+    "ScaleByAsgdState",
+    "scale_by_asgd",
     # _centralize
     "centralize",
     # _clipping
