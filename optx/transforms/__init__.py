@@ -108,6 +108,16 @@ from optx.transforms._sign import (
     scale_by_lion as scale_by_lion,
     scale_by_signum as scale_by_signum,
 )
+from optx.transforms._shampoo import (
+    ScaleByShampooState as ScaleByShampooState,
+    ShampooLeafState as ShampooLeafState,
+    scale_by_shampoo as scale_by_shampoo,
+)
+from optx.transforms._soap import (
+    ScaleBySoapState as ScaleBySoapState,
+    SoapLeafState as SoapLeafState,
+    scale_by_soap as scale_by_soap,
+)
 from optx.transforms._sm3 import (
     ScaleBySm3State as ScaleBySm3State,
     scale_by_sm3 as scale_by_sm3,
@@ -208,6 +218,14 @@ __all__ = [
     "ScaleBySignumState",
     "scale_by_lion",
     "scale_by_signum",
+    # _shampoo
+    "ScaleByShampooState",
+    "ShampooLeafState",
+    "scale_by_shampoo",
+    # _soap
+    "ScaleBySoapState",
+    "SoapLeafState",
+    "scale_by_soap",
     # _sm3
     "ScaleBySm3State",
     "scale_by_sm3",
