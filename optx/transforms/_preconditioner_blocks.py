@@ -76,13 +76,15 @@ def replicated_zeros(param: Any, shape: tuple[int, ...], dtype: Any) -> jax.Arra
 
 def replicated_eyes(param: Any, batch: int, n: int, dtype: Any) -> jax.Array:
     """``batch`` identity matrices of size ``n``, replicated like `replicated_zeros`."""
-    return replicated_zeros(param, (batch, n, n), dtype) + jnp.eye(n, dtype=dtype)
+    return replicated_zeros(param, (batch, n, n), dtype) + jnp.eye(n, dtype=dtype)[None]
 
 
 # -- shapes ------------------------------------------------------------------------------
 
 
-def block_layout(shape: tuple[int, ...], block_size: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+def block_layout(
+    shape: tuple[int, ...], block_size: int
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """Per axis, the block length ``min(block_size, n)`` and the number of blocks."""
     block = tuple(min(block_size, n) for n in shape)
     counts = tuple(-(-n // b) for n, b in zip(shape, block))

@@ -47,6 +47,12 @@ class ScaleByShampooState(NamedTuple):
     hyperparams: HyperparamsState
 
 
+_WHY_REAL = (
+    "its Kronecker factors are real symmetric (G G^T) with real eigenvalues in a sorted "
+    "order; complex gradients would need Hermitian factors (G G^H), not implemented"
+)
+
+
 def _is_leaf_state(x: Any) -> bool:
     return isinstance(x, ShampooLeafState)
 
@@ -132,7 +138,8 @@ def scale_by_shampoo(
       >>> import jax.numpy as jnp, optx
       >>> tx = optx.scale_by_shampoo(eps=1e-12, graft="none", start_preconditioning_step=1)
       >>> g = jnp.array([[2.0, 0.0], [0.0, 8.0]])
-      >>> tx.update(g, tx.init(jnp.zeros((2, 2))))[0]  # (G G^T)^(-1/4) G (G^T G)^(-1/4)
+      >>> u, _ = tx.update(g, tx.init(jnp.zeros((2, 2))))
+      >>> jnp.round(u, 4)  # (G G^T)^(-1/4) G (G^T G)^(-1/4)
       Array([[1., 0.],
              [0., 1.]], dtype=float32)
 
@@ -181,8 +188,10 @@ def scale_by_shampoo(
         stacks = tuple(pb.replicated_zeros(p, (math.prod(counts), b, b), wide) for b in block)
         return ShampooLeafState(stacks, stacks, (), graft_state)
 
+    public = _validate.current_call(call)
+
     def init(params):
-        _validate.refuse_complex(call, params, "Shampoo's factors need real Gram matrices")
+        _validate.refuse_complex(public, params, _WHY_REAL)
         return ScaleByShampooState(
             hyperparams.init_count(params),
             jax.tree.map(leaf_init, params),
@@ -261,6 +270,7 @@ def scale_by_shampoo(
             return tuple(out)
 
         roots_all = jax.lax.cond(refresh, compute, lambda _, r: r, all_factors, old_roots)
+        roots_all = jax.tree.map(pb.replicated, roots_all)  # as the roots came in
 
         new_updates, new_leaves = [], []
         for g, x, a, (factors, diagonal, graft_state), roots in zip(

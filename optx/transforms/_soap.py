@@ -45,6 +45,12 @@ class ScaleBySoapState(NamedTuple):
     hyperparams: HyperparamsState
 
 
+_WHY_REAL = (
+    "its Kronecker factors are real symmetric (G G^T) with real eigenvalues in a sorted "
+    "order; complex gradients would need Hermitian factors (G G^H), not implemented"
+)
+
+
 def _is_leaf_state(x: Any) -> bool:
     return isinstance(x, SoapLeafState)
 
@@ -157,8 +163,10 @@ def scale_by_soap(
         bases = tuple(pb.replicated_eyes(p, 1, merged[a], wide)[0] for a in axes)
         return SoapLeafState(factors, bases)
 
+    public = _validate.current_call(call)
+
     def init(params):
-        _validate.refuse_complex(call, params, "SOAP's factors need real Gram matrices")
+        _validate.refuse_complex(public, params, _WHY_REAL)
         return ScaleBySoapState(
             hyperparams.init_count(params),
             _tree.moments_like(params),
@@ -185,9 +193,11 @@ def scale_by_soap(
             m = m + h.complement("b1").astype(wide) * (g.astype(wide) - m)
             g_rot = _rotate(gw, leaf.bases, axes, back=False)
             m_rot = _rotate(pb.gathered(m).reshape(merged), leaf.bases, axes, back=False)
-            v = pb.gathered(v).reshape(merged)
-            v = v + h.complement("b2").astype(wide) * (g_rot * g_rot - v)
-            n_rot = scale.astype(wide) * m_rot / (jnp.sqrt(v) + h["eps"].astype(wide))
+            # V in the param's shape, so that it keeps the param's sharding under Auto axes.
+            g_sq = (g_rot * g_rot).reshape(g.shape)
+            v = v + h.complement("b2").astype(wide) * (pb.placed_like(g_sq, g) - v)
+            v_merged = pb.gathered(v).reshape(merged)
+            n_rot = scale.astype(wide) * m_rot / (jnp.sqrt(v_merged) + h["eps"].astype(wide))
             u = _rotate(n_rot, leaf.bases, axes, back=True).reshape(g.shape)
             sb = h.complement("shampoo_beta").astype(wide)
             factors = tuple(
@@ -210,22 +220,24 @@ def scale_by_soap(
         def power(factors_all, bases_all, nus):
             out_bases, out_nus = [], []
             for fs, qs, v, g in zip(factors_all, bases_all, nus, grads):
-                _, axes = layout(g.shape)
+                merged, axes = layout(g.shape)
                 new_qs = []
+                vm = pb.gathered(v).reshape(merged)
                 for f, q, a in zip(fs, qs, axes):
                     q, order = _power_step(f, q)
                     new_qs.append(pb.replicated(q))
-                    v = jnp.take(v, order, axis=a)
+                    vm = jnp.take(vm, order, axis=a)
                 out_bases.append(tuple(new_qs))
-                out_nus.append(v)
+                out_nus.append(pb.placed_like(vm.reshape(g.shape), g))
             return tuple(out_bases), tuple(out_nus)
 
         branch = jnp.where(t == 1, 1, jnp.where(t % precondition_frequency == 0, 2, 0))
         bases_out, nus_out = jax.lax.switch(
             branch, (keep, first, power), tuple(new_factors), tuple(bases_all), tuple(new_nu)
         )
+        bases_out = jax.tree.map(pb.replicated, bases_out)  # as the bases came in
         new_leaves = [SoapLeafState(f, q) for f, q in zip(new_factors, bases_out)]
-        new_nu = [pb.placed_like(v.reshape(g.shape), g) for v, g in zip(nus_out, grads)]
+        new_nu = list(nus_out)
         new_mu = [pb.placed_like(mm, g) for mm, g in zip(new_mu, grads)]
         return treedef.unflatten(new_updates), ScaleBySoapState(
             t,
