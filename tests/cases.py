@@ -30,6 +30,11 @@ class Case:
         (e.g. ``{"key": key}`` for noise), or None.
       hyperparam: a numeric hyperparameter name to read and set through the state.
       skip_checks: contract checks that do not apply, each with its reason.
+      replicated_state: names of state fields (NamedTuple attributes) whose arrays are
+        replicated on the params' mesh although they sit under a param's key (Kronecker
+        factors of shape ``(n, n)``: both axes index one param axis, so no param spec
+        fits them), each name with the reason; tests/test_state_sharding.py checks
+        those arrays are replicated.
       refuses_complex: the public call whose ``init`` refuses complex params (its rule
         needs a sign or an order of each value), named in the error; "" when complex
         params are supported (tests/test_complex.py checks either way).
@@ -47,6 +52,7 @@ class Case:
     extra_args: Callable[[jax.Array], dict[str, Any]] | None = None
     hyperparam: str = "learning_rate"
     skip_checks: dict[str, str] = dataclasses.field(default_factory=dict)
+    replicated_state: dict[str, str] = dataclasses.field(default_factory=dict)
     refuses_complex: str = ""
 
     def build(self, **overrides: Any) -> Any:

@@ -29,7 +29,9 @@ from optx._optimizers._online import dcasgd as dcasgd, ftrl as ftrl
 from optx._optimizers._rms import adagrad as adagrad, rmsprop as rmsprop
 from optx._optimizers._rprop import rprop as rprop
 from optx._optimizers._sgd import nag as nag, sgd as sgd
+from optx._optimizers._shampoo import shampoo as shampoo
 from optx._optimizers._sign import lion as lion, sign_sgd as sign_sgd, signum as signum
+from optx._optimizers._soap import soap as soap
 from optx._optimizers._trust import (
     fromage as fromage,
     lamb as lamb,
@@ -75,6 +77,9 @@ __all__ = [
     "adan",
     "mars",
     "simplified_ademamix",
+    # modern: Kronecker-factored preconditioners
+    "shampoo",
+    "soap",
     # foundation
     "adagrad",
     "adam",

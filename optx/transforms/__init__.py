@@ -131,6 +131,11 @@ from optx.transforms._scale import (
     scale_by_schedule as scale_by_schedule,
     scale_by_sign as scale_by_sign,
 )
+from optx.transforms._shampoo import (
+    ScaleByShampooState as ScaleByShampooState,
+    ShampooLeafState as ShampooLeafState,
+    scale_by_shampoo as scale_by_shampoo,
+)
 from optx.transforms._sign import (
     ScaleByLionState as ScaleByLionState,
     ScaleBySignumState as ScaleBySignumState,
@@ -140,6 +145,11 @@ from optx.transforms._sign import (
 from optx.transforms._sm3 import (
     ScaleBySm3State as ScaleBySm3State,
     scale_by_sm3 as scale_by_sm3,
+)
+from optx.transforms._soap import (
+    ScaleBySoapState as ScaleBySoapState,
+    SoapLeafState as SoapLeafState,
+    scale_by_soap as scale_by_soap,
 )
 from optx.transforms._trust import (
     ScaleByTrustRatioState as ScaleByTrustRatioState,
@@ -260,6 +270,14 @@ __all__ = [
     "ScaleBySignumState",
     "scale_by_lion",
     "scale_by_signum",
+    # _shampoo
+    "ScaleByShampooState",
+    "ShampooLeafState",
+    "scale_by_shampoo",
+    # _soap
+    "ScaleBySoapState",
+    "SoapLeafState",
+    "scale_by_soap",
     # _sm3
     "ScaleBySm3State",
     "scale_by_sm3",
