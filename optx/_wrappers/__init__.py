@@ -50,6 +50,11 @@ from optx._wrappers._misc import (
     flatten,
     keep_params_nonnegative,
 )
+from optx._wrappers._schedule_free import (
+    ScheduleFreeState,
+    schedule_free,
+    schedule_free_eval_params,
+)
 from optx._wrappers._precision import (
     MasterWeightsState,
     master_params,
@@ -100,6 +105,10 @@ __all__ = [
     "conditionally_transform",
     "flatten",
     "keep_params_nonnegative",
+    # _schedule_free
+    "ScheduleFreeState",
+    "schedule_free",
+    "schedule_free_eval_params",
     # _precision
     "MasterWeightsState",
     "master_params",
