@@ -27,12 +27,12 @@ CASES = [
     Case(
         "schedule_free_sgd_warmup",
         optx.schedule_free_sgd,
-        {"learning_rate": 0.05, "warmup_steps": 2},
+        {"learning_rate": 0.05, "warmup_steps": 2, "weight_decay": 1e-2},
         quadratic={"learning_rate": 0.1, "warmup_steps": 50},
         rosenbrock=None,
         why_not_rosenbrock="schedule_free_sgd without warmup covers Rosenbrock; the warmup "
         "only changes the first steps",
-        hyperparam="b1",
+        hyperparam="weight_decay",  # b1 has no effect while c = 1 (the first weighted step)
     ),
     Case(
         "schedule_free_adamw",

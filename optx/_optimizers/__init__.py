@@ -14,10 +14,10 @@ from optx._optimizers._adam_variants import (
     radam as radam,
     yogi as yogi,
 )
+from optx._optimizers._dadapt import dadapt_adamw as dadapt_adamw
 from optx._optimizers._misc_adaptive import ftml as ftml, novograd as novograd, sm3 as sm3
 from optx._optimizers._noise import sgld as sgld
 from optx._optimizers._online import dcasgd as dcasgd, ftrl as ftrl
-from optx._optimizers._dadapt import dadapt_adamw as dadapt_adamw
 from optx._optimizers._prodigy import prodigy as prodigy
 from optx._optimizers._rms import adagrad as adagrad, rmsprop as rmsprop
 from optx._optimizers._rprop import rprop as rprop

@@ -50,15 +50,15 @@ from optx._wrappers._misc import (
     flatten,
     keep_params_nonnegative,
 )
-from optx._wrappers._schedule_free import (
-    ScheduleFreeState,
-    schedule_free,
-    schedule_free_eval_params,
-)
 from optx._wrappers._precision import (
     MasterWeightsState,
     master_params,
     with_master_weights,
+)
+from optx._wrappers._schedule_free import (
+    ScheduleFreeState,
+    schedule_free,
+    schedule_free_eval_params,
 )
 
 __all__ = [

@@ -139,8 +139,8 @@ def schedule_free(
         base_state = base_init(params)
         if learning_rate is None and len(_learning_rates(base_state)) != 1:
             raise ValueError(
-                f"{hyperparams.call}: learning_rate=None reads the base optimizer's learning rate from "
-                f"its state, but the state holds {len(_learning_rates(base_state))} "
+                f"{hyperparams.call}: learning_rate=None reads the base optimizer's learning "
+                f"rate from its state, but the state holds {len(_learning_rates(base_state))} "
                 "hyperparameters named learning_rate; pass learning_rate=... explicitly"
             )
         z = jax.tree.map(
@@ -153,9 +153,7 @@ def schedule_free(
         sharding = _tree.replicated_sharding(params)
         zero = _tree.place(jnp.zeros([], _tree.scalar_dtype(params)), sharding)
         params_b1 = _tree.place(hp.values["b1"], sharding)
-        return ScheduleFreeState(
-            _tree.zero_count(params), params_b1, zero, zero, base_state, z, hp
-        )
+        return ScheduleFreeState(_tree.zero_count(params), params_b1, zero, zero, base_state, z, hp)
 
     def update(updates, state, params=None, **extra_args):
         _tree.require_params(hyperparams.call, params)
@@ -177,7 +175,12 @@ def schedule_free(
 
         def one(y, z, u, g):
             wide = _tree.wide_dtype(z.dtype)
-            y_w, z_w, old, new = y.astype(wide), z.astype(wide), old_b1.astype(wide), b1_.astype(wide)
+            y_w, z_w, old, new = (
+                y.astype(wide),
+                z.astype(wide),
+                old_b1.astype(wide),
+                b1_.astype(wide),
+            )
             z_new = z_w + u.astype(wide)
             x = (y_w - (1 - old) * z_w) / old
             x = (1 - c.astype(wide)) * x + c.astype(wide) * z_new
@@ -185,9 +188,7 @@ def schedule_free(
             return (y_new - y_w).astype(g.dtype), z_new.astype(z.dtype)
 
         new_updates, z = _tree.map_unzip(one, 2, params, state.z, base_updates, updates)
-        new_state = ScheduleFreeState(
-            h.count, b1_, weight_sum, max_lr, base_state, z, h.state
-        )
+        new_state = ScheduleFreeState(h.count, b1_, weight_sum, max_lr, base_state, z, h.state)
         return new_updates, new_state
 
     return GradientTransformation(init, update)

@@ -108,7 +108,9 @@ def scale_by_dadapt_adamw(
 
     def init(params):
         _validate.refuse_complex(
-            hyperparams.call, params, "its step size estimate uses <g, s>"
+            hyperparams.call,
+            params,
+            "its step size estimate d = max(d, r / ||s||_1) orders the real inner products <g, s>",
         )
         hp = hyperparams.init(params)
         sharding = _tree.replicated_sharding(params)

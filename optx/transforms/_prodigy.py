@@ -143,7 +143,10 @@ def scale_by_prodigy(
 
     def init(params):
         _validate.refuse_complex(
-            hyperparams.call, params, "its step size estimate uses <g, x0 - x>"
+            hyperparams.call,
+            params,
+            "its step size estimate d = max(d, r / ||s||_1) orders the real inner products "
+            "<g, x0 - x>",
         )
         hp = hyperparams.init(params)
         sharding = _tree.replicated_sharding(params)
@@ -188,7 +191,10 @@ def scale_by_prodigy(
         )
         wide_of = lambda x: x.astype(_tree.wide_dtype(x.dtype))  # noqa: E731
         inner = _leaf_sum(
-            lambda g, p0, p: wide_of(g) * (p0 - wide_of(p)), updates, state.params0, params,
+            lambda g, p0, p: wide_of(g) * (p0 - wide_of(p)),
+            updates,
+            state.params0,
+            params,
             dtype=dtype,
         )
         r = b3 * state.numerator_weighted + (d / d0) * dlr * inner
