@@ -93,7 +93,7 @@ def scale_by_dadapt_adamw(
       https://arxiv.org/abs/2301.07733
     """
     call = "optx.scale_by_dadapt_adamw"
-    beta1, beta2 = _betas(call, betas)
+    beta1, beta2 = _betas(_validate.current_call(call), betas)
     hyperparams = Hyperparams(
         call,
         decays=("beta1", "beta2"),

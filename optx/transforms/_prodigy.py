@@ -123,7 +123,7 @@ def scale_by_prodigy(
     """
     call = "optx.scale_by_prodigy"
     _validate.check_choice(call, "safeguard_warmup", safeguard_warmup, (False, True))
-    beta1, beta2 = _betas(call, betas)
+    beta1, beta2 = _betas(_validate.current_call(call), betas)
     if beta3 is None:
         _validate.check_number(call, "betas[1]", beta2)
         beta3 = _sqrt_of(beta2)
