@@ -30,7 +30,7 @@ class ScheduleFreeState(NamedTuple):
       hyperparams: holds ``b1``, ``weight_lr_power`` (and ``learning_rate`` when given).
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # the field shadows tuple.count
     params_b1: jax.Array
     weight_sum: jax.Array
     max_lr: jax.Array

@@ -28,7 +28,7 @@ class ScaleByDAdaptAdamWState(NamedTuple):
         ``weight_decay``.
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # the field shadows tuple.count
     exp_avg: Any
     exp_avg_sq: Any
     grad_sum: Any

@@ -28,7 +28,7 @@ class ScaleByProdigyState(NamedTuple):
         ``estim_lr0``, ``estim_lr_coef``, ``weight_decay``.
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # the field shadows tuple.count
     exp_avg: Any
     exp_avg_sq: Any
     grad_sum: Any
