@@ -69,15 +69,16 @@ def schedule_free_sgd(
       ValueError: bad hyperparameters, a ``warmup_steps`` that is not an int >= 1.
 
     Examples:
-      >>> import jax, jax.numpy as jnp, optx
+      >>> import jax.numpy as jnp, optx
       >>> tx = optx.schedule_free_sgd(0.1, warmup_steps=5)
       >>> y = jnp.array([3.0])
       >>> state = tx.init(y)
       >>> for _ in range(100):
       ...     updates, state = tx.update(2 * y, state, y)
       ...     y = optx.apply_updates(y, updates)
-      >>> bool(jnp.abs(optx.schedule_free_eval_params(state, y)).max() < 1e-3)
-      True
+      >>> x = optx.schedule_free_eval_params(state, y)  # the weighted average of z
+      >>> round(float(x[0]), 2)  # from 3.0, closing in as 1/t
+      0.05
 
     References:
       Defazio et al., 2024, The Road Less Scheduled, https://arxiv.org/abs/2405.15682
