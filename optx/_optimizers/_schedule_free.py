@@ -149,6 +149,7 @@ def schedule_free_adamw(
     References:
       Defazio et al., 2024, The Road Less Scheduled, https://arxiv.org/abs/2405.15682
     """
+    _validate.check_unit_interval("optx.schedule_free_adamw", "b2", b2)  # not scale_by_rms's decay
     lr = _with_warmup("optx.schedule_free_adamw", learning_rate, warmup_steps)
     base = chain(
         rename_hyperparams(
