@@ -272,3 +272,18 @@ def test_bad_arguments_raise_naming_the_call():
         tx.update(PARAMS, tx.init(PARAMS))
     with pytest.raises(ValueError, match=r"optx\.schedule_free_eval_params: the state holds 0"):
         optx.schedule_free_eval_params(optx.adam().init(PARAMS), PARAMS)
+
+
+@pytest.mark.parametrize(
+    "make", [optx.schedule_free_adamw, optx.prodigy, optx.dadapt_adamw], ids=lambda f: f.__name__
+)
+def test_state_can_be_donated(make):
+    """Every state array is its own buffer (a scalar shared by two fields would be donated
+    twice)."""
+    tx = make()
+    state = tx.init(PARAMS)
+    step = jax.jit(lambda s, p: tx.update(_grads(p, 0), s, p)[1], donate_argnums=0)
+    for _ in range(2):
+        state = step(state, PARAMS)
+    ids = [id(x) for x in jax.tree.leaves(tx.init(PARAMS))]
+    assert len(ids) == len(set(ids))

@@ -151,9 +151,13 @@ def schedule_free(
         )
         hp = hyperparams.init(params)
         sharding = _tree.replicated_sharding(params)
-        zero = _tree.place(jnp.zeros([], _tree.scalar_dtype(params)), sharding)
-        params_b1 = _tree.place(hp.values["b1"], sharding)
-        return ScheduleFreeState(_tree.zero_count(params), params_b1, zero, zero, base_state, z, hp)
+        dtype = _tree.scalar_dtype(params)
+        # Separate buffers (not hp's b1, not one zero twice), so the state can be donated.
+        params_b1 = _tree.place(jnp.array(hp.values["b1"], dtype, copy=True), sharding)
+        weight_sum, max_lr = (_tree.place(jnp.zeros([], dtype), sharding) for _ in range(2))
+        return ScheduleFreeState(
+            _tree.zero_count(params), params_b1, weight_sum, max_lr, base_state, z, hp
+        )
 
     def update(updates, state, params=None, **extra_args):
         _tree.require_params(hyperparams.call, params)

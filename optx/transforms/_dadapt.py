@@ -119,7 +119,7 @@ def scale_by_dadapt_adamw(
             _tree.moments_like(params),
             _tree.moments_like(params),
             _tree.moments_like(params),
-            _tree.place(hp.values["estim_lr0"], sharding),
+            _tree.place(jnp.array(hp.values["estim_lr0"], copy=True), sharding),  # own buffer
             _tree.place(jnp.zeros([], _tree.scalar_dtype(params)), sharding),
             hp,
         )

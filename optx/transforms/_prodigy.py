@@ -160,7 +160,7 @@ def scale_by_prodigy(
             _tree.moments_like(params),
             _tree.moments_like(params),
             params0,
-            _tree.place(hp.values["estim_lr0"], sharding),
+            _tree.place(jnp.array(hp.values["estim_lr0"], copy=True), sharding),  # own buffer
             _tree.place(jnp.zeros([], dtype), sharding),
             hp,
         )
