@@ -61,7 +61,8 @@ def _close_scaled(a, b, rtol, what=""):
     """max |a - b| <= rtol * max |b| per leaf (entries that cancel to near 0 are compared at
     the scale of their leaf)."""
     for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
-        error = float(jnp.max(jnp.abs(x - y))) / max(float(jnp.max(jnp.abs(y))), 1e-30)
+        x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+        error = np.max(np.abs(x - y)) / max(np.max(np.abs(y)), 1e-30)
         assert error <= rtol, f"{what}: relative error {error:.3g}"
 
 
