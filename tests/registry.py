@@ -5,6 +5,7 @@ import _cases_catalogue_other
 import _cases_core
 import _cases_modern_ademamix
 import _cases_modern_muon
+import _cases_modern_sf
 import _cases_modern_shampoo
 import _cases_wrappers
 
@@ -16,6 +17,7 @@ CASES = [
     *_cases_wrappers.CASES,
     *_cases_modern_muon.CASES,
     *_cases_modern_shampoo.CASES,
+    *_cases_modern_sf.CASES,
 ]
 NAMES = [case.name for case in CASES]
 assert len(set(NAMES)) == len(NAMES), "registry names must be unique"

@@ -67,7 +67,7 @@ def test_every_alias_is_created_by_name_and_equals_its_factory(name):
 
 
 def test_readme_catalogue_is_every_optimizer_and_public():
-    assert len(README_CATALOGUE) == len(set(README_CATALOGUE)) == 41
+    assert len(README_CATALOGUE) == len(set(README_CATALOGUE)) == 45
     assert set(README_CATALOGUE) == {*_optimizers.__all__, "ranger"}
     assert set(README_CATALOGUE) <= set(optx.__all__)
 

@@ -30,6 +30,7 @@ DOCUMENTED_DIFFERENCES = {
     "ConditionallyTransformState": _STATE,
     "LookaheadState": _STATE + "; slow weights live in the state, not in LookaheadParams",
     "ScaleByRmsState": _STATE,
+    "ScheduleFreeState": _STATE + "; params_b1 is Optax's b1 (b1 is a hyperparameter)",
     "ScaleByRpropState": _STATE,
     "ScaleByRssState": _STATE,
     "TraceState": _STATE,

@@ -21,13 +21,19 @@ from optx._optimizers._ademamix import (
 )
 from optx._optimizers._adopt import adopt as adopt
 from optx._optimizers._asgd import asgd as asgd
+from optx._optimizers._dadapt import dadapt_adamw as dadapt_adamw
 from optx._optimizers._mars import mars as mars
 from optx._optimizers._misc_adaptive import ftml as ftml, novograd as novograd, sm3 as sm3
 from optx._optimizers._muon import muon as muon
 from optx._optimizers._noise import sgld as sgld
 from optx._optimizers._online import dcasgd as dcasgd, ftrl as ftrl
+from optx._optimizers._prodigy import prodigy as prodigy
 from optx._optimizers._rms import adagrad as adagrad, rmsprop as rmsprop
 from optx._optimizers._rprop import rprop as rprop
+from optx._optimizers._schedule_free import (
+    schedule_free_adamw as schedule_free_adamw,
+    schedule_free_sgd as schedule_free_sgd,
+)
 from optx._optimizers._sgd import nag as nag, sgd as sgd
 from optx._optimizers._shampoo import shampoo as shampoo
 from optx._optimizers._sign import lion as lion, sign_sgd as sign_sgd, signum as signum
@@ -80,6 +86,11 @@ __all__ = [
     # modern: Kronecker-factored preconditioners
     "shampoo",
     "soap",
+    # modern: schedule-free and learning-rate-free
+    "dadapt_adamw",
+    "prodigy",
+    "schedule_free_adamw",
+    "schedule_free_sgd",
     # foundation
     "adagrad",
     "adam",

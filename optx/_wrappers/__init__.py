@@ -56,6 +56,11 @@ from optx._wrappers._precision import (
     master_params,
     with_master_weights,
 )
+from optx._wrappers._schedule_free import (
+    ScheduleFreeState,
+    schedule_free,
+    schedule_free_eval_params,
+)
 from optx.transforms._asgd import asgd_average  # a state accessor, like averaged_params
 
 __all__ = [
@@ -107,6 +112,10 @@ __all__ = [
     "conditionally_transform",
     "flatten",
     "keep_params_nonnegative",
+    # _schedule_free
+    "ScheduleFreeState",
+    "schedule_free",
+    "schedule_free_eval_params",
     # _precision
     "MasterWeightsState",
     "master_params",

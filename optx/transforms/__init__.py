@@ -61,6 +61,10 @@ from optx.transforms._clipping_extra import (
     adaptive_grad_clip as adaptive_grad_clip,
     clip_by_block_rms as clip_by_block_rms,
 )
+from optx.transforms._dadapt import (
+    ScaleByDAdaptAdamWState as ScaleByDAdaptAdamWState,
+    scale_by_dadapt_adamw as scale_by_dadapt_adamw,
+)
 from optx.transforms._decay import (
     AddDecayedWeightsState as AddDecayedWeightsState,
     add_decayed_weights as add_decayed_weights,
@@ -113,6 +117,10 @@ from optx.transforms._online import (
 from optx.transforms._plateau import (
     ReduceOnPlateauState as ReduceOnPlateauState,
     reduce_on_plateau as reduce_on_plateau,
+)
+from optx.transforms._prodigy import (
+    ScaleByProdigyState as ScaleByProdigyState,
+    scale_by_prodigy as scale_by_prodigy,
 )
 from optx.transforms._radam import (
     ScaleByRadamState as ScaleByRadamState,
@@ -218,6 +226,9 @@ __all__ = [
     "ClipByBlockRmsState",
     "adaptive_grad_clip",
     "clip_by_block_rms",
+    # _dadapt
+    "ScaleByDAdaptAdamWState",
+    "scale_by_dadapt_adamw",
     # _decay
     "AddDecayedWeightsState",
     "add_decayed_weights",
@@ -251,6 +262,9 @@ __all__ = [
     # _plateau
     "ReduceOnPlateauState",
     "reduce_on_plateau",
+    # _prodigy
+    "ScaleByProdigyState",
+    "scale_by_prodigy",
     # _radam
     "ScaleByRadamState",
     "scale_by_radam",

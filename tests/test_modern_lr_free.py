@@ -1,0 +1,277 @@
+"""Prodigy and D-Adaptation AdamW: against Optax contrib, float64 NumPy references of the
+papers' Adam versions, and the estimated step size d growing from d0."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import optx
+
+STEPS = 100
+RTOL_STEP = 3e-5
+SCALES = np.linspace(0.5, 2.0, 12).reshape(3, 4)
+PARAMS = {"w": np.linspace(-3.0, 5.0, 12).reshape(3, 4), "b": np.array([10.0, -7.0])}
+CONFIGS = {
+    "prodigy": [
+        {},
+        {"learning_rate": 0.5, "weight_decay": 0.01, "beta3": 0.99},
+        {"betas": (0.8, 0.99), "safeguard_warmup": True, "estim_lr_coef": 0.5},
+    ],
+    "dadapt_adamw": [
+        {},
+        {"learning_rate": 0.5, "weight_decay": 0.01},
+        {"betas": (0.8, 0.99), "estim_lr0": 1e-4},
+    ],
+}
+CASES = [(name, kw) for name, configs in CONFIGS.items() for kw in configs]
+IDS = [f"{name}-{i}" for name, configs in CONFIGS.items() for i in range(len(configs))]
+
+
+def _params(dtype):
+    return jax.tree.map(lambda p: jnp.asarray(p, dtype), PARAMS)
+
+
+def _grads(params, step):
+    """A noisy quadratic with its minimum at w = 1, b = 2 (deterministic per step)."""
+    dtype = params["w"].dtype
+    noise = 0.1 * jax.random.normal(jax.random.fold_in(jax.random.key(0), step), (3, 4), dtype)
+    w = jnp.asarray(SCALES, dtype) * (params["w"] - 1.0) + noise
+    return {"w": w, "b": params["b"] - 2.0}
+
+
+def _trajectory(tx, params, steps=STEPS):
+    """(params, grads, state) before each update, and the final params and state."""
+    state, update, seen = tx.init(params), jax.jit(tx.update), []
+    for step in range(steps):
+        grads = _grads(params, step)
+        seen.append((params, grads, state))
+        updates, state = update(grads, state, params)
+        params = optax.apply_updates(params, updates)
+    return seen, params, state
+
+
+def _optax_trajectory(name, kwargs, params, steps=STEPS):
+    with jax.numpy_dtype_promotion("standard"):  # Optax relies on implicit promotion
+        return _trajectory(getattr(optax.contrib, name)(**kwargs), params, steps)
+
+
+def _close_scaled(a, b, rtol, what=""):
+    """max |a - b| <= rtol * max |b| per leaf (entries that cancel to near 0 are compared at
+    the scale of their leaf)."""
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+        x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+        error = np.max(np.abs(x - y)) / max(np.max(np.abs(y)), 1e-30)
+        assert error <= rtol, f"{what}: relative error {error:.3g}"
+
+
+def _close(a, b, rtol, atol=0.0, what=""):
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=rtol, atol=atol, err_msg=what)
+
+
+@pytest.mark.parametrize(("name", "kwargs"), CASES, ids=IDS)
+def test_each_of_100_float32_steps_matches_optax(name, kwargs):
+    """From Optax's state at every step of its run, optx's update and new state agree to
+    1e-5. A free run cannot: d grows geometrically at first (d / d0 ~ 1e6), and a float32
+    rounding difference in the ratio r / ||s||_1 is amplified about 1e4 times (both runs
+    agree to 1e-12 in float64, below). Optax's float32 ``1 - 0.999**t`` is itself off by
+    1.3e-5 at t = 1 (optx's is exact), 6e-6 on the step."""
+    seen, _, _ = _optax_trajectory(name, kwargs, _params(jnp.float32))
+    tx = getattr(optx, name)(**kwargs)
+    fresh = tx.init(_params(jnp.float32))[0]
+    update = jax.jit(tx.update)
+    with jax.numpy_dtype_promotion("standard"):
+        theirs_update = jax.jit(getattr(optax.contrib, name)(**kwargs).update)
+    for step, (params, grads, theirs) in enumerate(seen):
+        fields = {f: getattr(theirs, f) for f in theirs._fields}
+        ours = (fresh._replace(**fields), optx.EmptyState())
+        updates, (new, _) = update(grads, ours, params)
+        with jax.numpy_dtype_promotion("standard"):
+            updates_o, new_o = theirs_update(grads, theirs, params)
+        what = f"{name} step {step + 1}"
+        _close_scaled(updates, updates_o, RTOL_STEP, what)
+        for field in ("estim_lr", "exp_avg", "exp_avg_sq", "grad_sum"):
+            _close_scaled(getattr(new, field), getattr(new_o, field), RTOL_STEP, f"{what} {field}")
+        # r adds inner products of either sign (summed over leaves in another order than
+        # Optax's vdot); where they cancel its relative rounding grows: measured <= 5e-5.
+        _close(new.numerator_weighted, new_o.numerator_weighted, 2e-4, 0.0, f"{what} r")
+    assert float(seen[-1][2].estim_lr) > 100 * float(seen[0][2].estim_lr)  # d did grow
+
+
+@pytest.mark.parametrize(("name", "kwargs"), CASES, ids=IDS)
+def test_100_float32_steps_end_near_optax_and_float64_steps_equal_it(name, kwargs):
+    _, ours, state = _trajectory(getattr(optx, name)(**kwargs), _params(jnp.float32))
+    _, theirs, state_o = _optax_trajectory(name, kwargs, _params(jnp.float32))
+    _close(ours, theirs, 2e-3, 1e-4)  # the free run's amplified rounding, measured <= 6e-4
+    _close(state[0].estim_lr, state_o.estim_lr, 1e-3)
+    with jax.enable_x64(True):
+        seen, ours, state = _trajectory(getattr(optx, name)(**kwargs), _params(jnp.float64))
+        seen_o, theirs, state_o = _optax_trajectory(name, kwargs, _params(jnp.float64))
+        assert ours["w"].dtype == jnp.float64
+        for step, ((p, _, _), (p_o, _, _)) in enumerate(zip(seen, seen_o)):
+            _close(p, p_o, 1e-10, 1e-12, f"step {step}")
+        _close(ours, theirs, 1e-10, 1e-12)
+        _close(state[0].estim_lr, state_o.estim_lr, 1e-10)
+
+
+def _gammas(lr, b1, b2, steps):
+    """The papers' step size gamma_k taken as lr * sqrt(1 - b2**t) / (1 - b1**t) (t = k + 1),
+    the bias-corrected form the authors' code and Optax use."""
+    t = np.arange(1, steps + 1, dtype=np.float64)
+    return lr * np.sqrt(1 - b2**t) / (1 - b1**t)
+
+
+def _prodigy_reference(
+    x, grad, steps, lr=1.0, b1=0.9, b2=0.999, eps=1e-8, d0=1e-6, eps_scale="d_next"
+):
+    """Prodigy, Adam version (Algorithm 3 of Mishchenko and Defazio, 2023), float64:
+
+    m = b1 m + (1 - b1) d g;  v = b2 v + (1 - b2) d**2 g**2;
+    r = sqrt(b2) r + (1 - sqrt(b2)) gamma d**2 <g, x0 - x>;
+    s = sqrt(b2) s + (1 - sqrt(b2)) gamma d**2 g;
+    d_next = max(d, r / ||s||_1);  x = x - gamma d m / (sqrt(v) + d eps).
+
+    The box scales eps by d (``eps_scale="d"``); Optax and the authors' code (and optx) by
+    d_next (the default here).
+    """
+    x0, q = x.copy(), np.sqrt(b2)
+    m, v, s, r, d, xs = np.zeros_like(x), np.zeros_like(x), np.zeros_like(x), 0.0, d0, []
+    for k, gamma in enumerate(_gammas(lr, b1, b2, steps)):
+        g = grad(x, k)
+        m = b1 * m + (1 - b1) * d * g
+        v = b2 * v + (1 - b2) * d**2 * g**2
+        r = q * r + (1 - q) * gamma * d**2 * np.dot(g, x0 - x)
+        s = q * s + (1 - q) * gamma * d**2 * g
+        d_next = max(d, r / np.sum(np.abs(s)))
+        x = x - gamma * d * m / (np.sqrt(v) + (d_next if eps_scale == "d_next" else d) * eps)
+        d = d_next
+        xs.append((x, d))
+    return xs
+
+
+def _dadapt_reference(x, grad, steps, lr=1.0, b1=0.9, b2=0.999, eps=1e-8, d0=1e-6):
+    """D-Adapted Adam (Defazio and Mishchenko, 2023, the Adam version in the appendix),
+    float64, with A_k = diag(sqrt(v_k) + eps):
+
+    r = sqrt(b2) r + (1 - sqrt(b2)) gamma d <g, s>_{A_k^-1}   (s and A before the step);
+    m = b1 m + (1 - b1) gamma d g;  v = b2 v + (1 - b2) g**2;
+    s = sqrt(b2) s + (1 - sqrt(b2)) gamma d g;
+    x = x - m / (sqrt(v) + eps);  d = max(d, r / ((1 - sqrt(b2)) ||s||_1)).
+    """
+    q = np.sqrt(b2)
+    m, v, s, r, d, xs = np.zeros_like(x), np.zeros_like(x), np.zeros_like(x), 0.0, d0, []
+    for k, gamma in enumerate(_gammas(lr, b1, b2, steps)):
+        g = grad(x, k)
+        r = q * r + (1 - q) * gamma * d * np.dot(g, s / (np.sqrt(v) + eps))
+        m = b1 * m + (1 - b1) * gamma * d * g
+        v = b2 * v + (1 - b2) * g**2
+        s = q * s + (1 - q) * gamma * d * g
+        x = x - m / (np.sqrt(v) + eps)
+        d = max(d, r / ((1 - q) * np.sum(np.abs(s))))
+        xs.append((x, d))
+    return xs
+
+
+@pytest.mark.parametrize(
+    ("name", "reference"),
+    [("prodigy", _prodigy_reference), ("dadapt_adamw", _dadapt_reference)],
+)
+@pytest.mark.parametrize("kwargs", [{}, {"lr": 0.7, "b1": 0.8, "b2": 0.99}])
+def test_float64_matches_the_papers_algorithm(name, reference, kwargs):
+    scales = np.linspace(0.5, 2.0, 8)
+    noise = np.random.default_rng(0).normal(size=(STEPS, 8))
+
+    def grad(x, step):
+        return scales * (x - 5.0) + 0.1 * noise[step]
+
+    x0 = np.linspace(-3.0, 3.0, 8)
+    expected = reference(x0, grad, STEPS, **kwargs)
+    args = {}
+    if kwargs:
+        args = {"learning_rate": kwargs["lr"], "betas": (kwargs["b1"], kwargs["b2"])}
+    with jax.enable_x64(True):
+        tx = getattr(optx, name)(**args)
+        x = jnp.asarray(x0)
+        state, update = tx.init(x), jax.jit(tx.update)
+        for step, (x_ref, d_ref) in enumerate(expected):
+            updates, state = update(jnp.asarray(grad(np.asarray(x), step)), state, x)
+            x = optx.apply_updates(x, updates)
+            _close_scaled(x, x_ref, 1e-12, f"step {step}")
+            np.testing.assert_allclose(state[0].estim_lr, d_ref, rtol=1e-12)
+    assert expected[-1][1] > 1e3 * expected[0][1]  # the estimate moved
+    if name == "prodigy":  # eps scaled by d (the box) or d_next: a difference of 1e-7 at most
+        boxed = reference(x0, grad, STEPS, **kwargs, eps_scale="d")
+        for (a, d_a), (b, d_b) in zip(boxed, expected):
+            _close_scaled(a, b, 1e-6)
+            np.testing.assert_allclose(d_a, d_b, rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["prodigy", "dadapt_adamw"])
+def test_d_grows_from_d0_toward_the_distance_of_a_far_optimum(name):
+    """The point of both methods: from d0 = 1e-6, d grows (monotonically) to the scale of
+    the distance to the solution (here 100 per coordinate), and the iterates get there, where
+    Adam with the step size d0 would not move."""
+    target = jnp.full(16, 100.0)
+
+    def grad(x):
+        return jnp.linspace(0.5, 2.0, 16) * (x - target)
+
+    tx = getattr(optx, name)()
+
+    def step(carry, _):
+        x, state = carry
+        updates, state = tx.update(grad(x), state, x)
+        return (optx.apply_updates(x, updates), state), state[0].estim_lr
+
+    x0 = jnp.zeros(16)
+    (x, state), ds = jax.jit(lambda c: jax.lax.scan(step, c, None, length=400))((x0, tx.init(x0)))
+    ds = np.asarray(ds)
+    assert ds[0] == pytest.approx(1e-6)
+    assert np.all(np.diff(ds) >= 0)
+    assert 1.0 < ds[-1] < 1e3  # from 1e-6 to the order of the distance (100 in inf-norm)
+    assert float(jnp.max(jnp.abs(x - target))) < 1.0
+    adam = optx.adam(1e-6)
+    moved = optx.apply_updates(x0, adam.update(grad(x0), adam.init(x0))[0])
+    assert float(jnp.max(jnp.abs(moved - x0))) < 1e-5
+
+
+@pytest.mark.parametrize("name", ["prodigy", "dadapt_adamw"])
+def test_zero_gradients_keep_d0_and_stay_finite(name):
+    """Where ||s||_1 = 0 the estimate is kept (Optax's divides 0 by 0 and becomes NaN)."""
+    tx = getattr(optx, name)()
+    params = _params(jnp.float32)
+    state = tx.init(params)
+    zeros = jax.tree.map(jnp.zeros_like, params)
+    for _ in range(3):
+        updates, state = tx.update(zeros, state, params)
+    assert float(state[0].estim_lr) == pytest.approx(1e-6)
+    assert all(bool(jnp.all(u == 0)) for u in jax.tree.leaves(updates))
+
+
+@pytest.mark.parametrize("name", ["prodigy", "dadapt_adamw"])
+def test_scalars_follow_the_params_precision_and_updates_keep_bf16(name):
+    params = jax.tree.map(lambda p: p.astype(jnp.bfloat16), _params(jnp.float32))
+    tx = getattr(optx, name)()
+    state = tx.init(params)
+    assert state[0].estim_lr.dtype == jnp.float32
+    assert {m.dtype for m in jax.tree.leaves(state[0].exp_avg)} == {jnp.dtype(jnp.float32)}
+    updates, _ = tx.update(_grads(params, 0), state, params)
+    assert {u.dtype for u in jax.tree.leaves(updates)} == {jnp.dtype(jnp.bfloat16)}
+
+
+@pytest.mark.parametrize("name", ["prodigy", "dadapt_adamw"])
+def test_bad_arguments_raise_naming_the_call(name):
+    make = getattr(optx, name)
+    with pytest.raises(ValueError, match=rf"optx\.{name}: betas must be a pair"):
+        make(betas=(0.9,))
+    with pytest.raises(ValueError, match=rf"optx\.{name}: beta1 must be in \[0, 1\)"):
+        make(betas=(1.0, 0.999))
+    with pytest.raises(ValueError, match=rf"optx\.{name}: estim_lr0 must be"):
+        make(estim_lr0=0.0)
+    with pytest.raises(ValueError, match=rf"optx\.{name}: eps must be"):
+        make(eps=-1.0)
+    with pytest.raises(ValueError, match=rf"optx\.{name}: update\(\) needs the current params"):
+        tx = make()
+        tx.update(_params(jnp.float32), tx.init(_params(jnp.float32)))
