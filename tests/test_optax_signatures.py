@@ -98,6 +98,9 @@ def _same_default(a, b) -> bool:
     numbers = (int, float, np.number)
     if isinstance(a, numbers) and isinstance(b, numbers) and not isinstance(a, bool):
         return not isinstance(b, bool) and bool(np.isclose(a, b, rtol=1e-12, atol=0))
+    if callable(a) and callable(b) and not isinstance(a, type):  # e.g. count -> count**0.25
+        counts = (0, 1, 7, 1000)
+        return all(np.allclose(np.asarray(a(c)), np.asarray(b(c)), rtol=1e-6) for c in counts)
     try:
         return np.dtype(a) == np.dtype(b)
     except TypeError:
