@@ -1,32 +1,27 @@
 """Optimizers: short chains of transforms, grouped by family."""
 
+from optx._optimizers._adabelief import adabelief as adabelief
 from optx._optimizers._adadelta import adadelta as adadelta
 from optx._optimizers._adafactor import adafactor as adafactor
+from optx._optimizers._adagrad import adagrad as adagrad
 from optx._optimizers._adam import adam as adam, adamw as adamw
-from optx._optimizers._adam_variants import (
-    adabelief as adabelief,
-    adamax as adamax,
-    adamaxw as adamaxw,
-    amsgrad as amsgrad,
-    nadam as nadam,
-    nadamw as nadamw,
-    qhadam as qhadam,
-    radam as radam,
-    yogi as yogi,
-)
-from optx._optimizers._misc_adaptive import ftml as ftml, novograd as novograd, sm3 as sm3
+from optx._optimizers._adamax import adamax as adamax, adamaxw as adamaxw
+from optx._optimizers._amsgrad import amsgrad as amsgrad
+from optx._optimizers._ftml import ftml as ftml
+from optx._optimizers._lbsgd import lbsgd as lbsgd
+from optx._optimizers._momentum import nag as nag, sgd as sgd
+from optx._optimizers._nadam import nadam as nadam, nadamw as nadamw
 from optx._optimizers._noise import sgld as sgld
+from optx._optimizers._novograd import novograd as novograd
 from optx._optimizers._online import dcasgd as dcasgd, ftrl as ftrl
-from optx._optimizers._rms import adagrad as adagrad, rmsprop as rmsprop
+from optx._optimizers._qhadam import qhadam as qhadam
+from optx._optimizers._radam import radam as radam
+from optx._optimizers._rms import rmsprop as rmsprop
 from optx._optimizers._rprop import rprop as rprop
-from optx._optimizers._sgd import nag as nag, sgd as sgd
 from optx._optimizers._sign import lion as lion, sign_sgd as sign_sgd, signum as signum
-from optx._optimizers._trust import (
-    fromage as fromage,
-    lamb as lamb,
-    lars as lars,
-    lbsgd as lbsgd,
-)
+from optx._optimizers._sm3 import sm3 as sm3
+from optx._optimizers._trust import fromage as fromage, lamb as lamb, lars as lars
+from optx._optimizers._yogi import yogi as yogi
 
 __all__ = [
     # catalogue: adaptive family

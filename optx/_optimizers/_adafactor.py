@@ -16,7 +16,7 @@ from optx.transforms import (
     scale_by_factored_rms,
     scale_by_learning_rate,
 )
-from optx.transforms._factored import scale_by_factored_rms_clipped, scale_by_param_block_rms
+from optx.transforms._adafactor import scale_by_factored_rms_clipped, scale_by_param_block_rms
 
 _MIN_PARAM_SCALE = 1e-3  # the paper's epsilon2: a leaf's step scale is at least this
 

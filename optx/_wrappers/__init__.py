@@ -14,6 +14,7 @@ from optx._wrappers._averaging import (
     ema_params,
     polyak_params,
 )
+from optx._wrappers._conditional import ConditionallyTransformState, conditionally_transform
 from optx._wrappers._finite import (
     ApplyIfFiniteState,
     DynamicLossScale,
@@ -23,6 +24,7 @@ from optx._wrappers._finite import (
     dynamic_loss_scale,
     zero_nans,
 )
+from optx._wrappers._flatten import FlattenState, flatten
 from optx._wrappers._groups import (
     NO_DECAY_RULES,
     ParamGroupsState,
@@ -43,13 +45,7 @@ from optx._wrappers._masking import (
     partition,
     path_rules,
 )
-from optx._wrappers._misc import (
-    ConditionallyTransformState,
-    FlattenState,
-    conditionally_transform,
-    flatten,
-    keep_params_nonnegative,
-)
+from optx._wrappers._nonnegative import keep_params_nonnegative
 from optx._wrappers._precision import (
     MasterWeightsState,
     master_params,
@@ -69,6 +65,9 @@ __all__ = [
     "averaged_params",
     "ema_params",
     "polyak_params",
+    # _conditional
+    "ConditionallyTransformState",
+    "conditionally_transform",
     # _finite
     "ApplyIfFiniteState",
     "DynamicLossScale",
@@ -77,6 +76,9 @@ __all__ = [
     "apply_if_finite",
     "dynamic_loss_scale",
     "zero_nans",
+    # _flatten
+    "FlattenState",
+    "flatten",
     # _groups
     "NO_DECAY_RULES",
     "ParamGroupsState",
@@ -94,11 +96,7 @@ __all__ = [
     "masked",
     "partition",
     "path_rules",
-    # _misc
-    "ConditionallyTransformState",
-    "FlattenState",
-    "conditionally_transform",
-    "flatten",
+    # _nonnegative
     "keep_params_nonnegative",
     # _precision
     "MasterWeightsState",

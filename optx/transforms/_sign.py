@@ -1,4 +1,4 @@
-"""Sign-based scaling: Lion and Signum (momentum followed by the sign)."""
+"""Sign-based scaling: the sign alone (signSGD), Lion and Signum (momentum followed by the sign)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from optx import _constraints, _tree, _validate, _xla_cpu
-from optx._core import GradientTransformation, ScalarOrSchedule
+from optx._core import EmptyState, GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
 from optx.transforms._adam_common import ema_into
 
@@ -192,5 +192,37 @@ def scale_by_signum(
         rest = (params,) if wd_lh is not None else ()
         updates, mu = _tree.map_unzip(one, 2, updates, state.mu, *rest)
         return updates, ScaleBySignumState(h.count, mu, h.state)
+
+    return GradientTransformation(init, update)
+
+
+def scale_by_sign() -> GradientTransformation:
+    """Replaces each update by its sign. Keeps no state.
+
+    Update rule: ``u = sign(g)`` (0 where ``g`` is 0).
+
+    Examples:
+      >>> import jax.numpy as jnp, optx
+      >>> tx = optx.scale_by_sign()
+      >>> tx.update(jnp.array([-3.0, 0.0, 0.5]), tx.init(None))[0]
+      Array([-1.,  0.,  1.], dtype=float32)
+
+    Raises:
+      TypeError: at ``init``, for complex params (sign(z) of a complex z is z / |z|).
+    """
+    public = _validate.current_call("optx.scale_by_sign")
+
+    def init(params):
+        _validate.refuse_complex(
+            public,
+            params,
+            "the step is sign(g) per element (+1 or -1), and sign(z) of a complex z is z / |z|, "
+            "not a choice between two directions",
+        )
+        return EmptyState()
+
+    def update(updates, state, params=None, **extra_args):
+        del params, extra_args
+        return jax.tree.map(jnp.sign, updates), state
 
     return GradientTransformation(init, update)

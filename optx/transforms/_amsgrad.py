@@ -1,0 +1,116 @@
+"""AMSGrad: Adam with the running maximum of the second moment."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from optx import _tree, _validate
+from optx._core import GradientTransformation, ScalarOrSchedule
+from optx._hyperparams import Hyperparams, HyperparamsState
+from optx.transforms._adam_common import adam_scalars, ema_into
+
+
+class ScaleByAmsgradState(NamedTuple):
+    """State of `scale_by_amsgrad`: both moments and the running maximum of the second."""
+
+    count: jax.Array
+    mu: Any
+    nu: Any
+    nu_max: Any
+    hyperparams: HyperparamsState
+
+
+def _check_betas(call: str, b1: Any, b2: Any) -> None:
+    _validate.check_unit_interval(call, "b1", b1)
+    _validate.check_unit_interval(call, "b2", b2)
+
+
+@_validate.public_call("optx.scale_by_amsgrad")
+def scale_by_amsgrad(
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.999,
+    eps: ScalarOrSchedule = 1e-8,
+    eps_root: ScalarOrSchedule = 0.0,
+    mu_dtype: Any = None,
+    *,
+    nu_dtype: Any = None,
+    max_of: str = "corrected",
+) -> GradientTransformation:
+    """Scales updates as Adam, with the running maximum of the second moment (AMSGrad).
+
+    Update rule (t the 1-based update count, c2 = 1 / (1 - b2**t))::
+
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g**2
+        max_of="corrected" (Optax):  v_max = max(v_max, c2 * v);  s = v_max
+        max_of="raw" (PyTorch):      v_max = max(v_max, v);       s = c2 * v_max
+        u = (m / (1 - b1**t)) / (sqrt(s + eps_root) + eps)
+
+    The conventions differ because c2 falls over time: PyTorch's maximum of the raw moment
+    is later divided by a smaller correction, so after 60 steps the two differ by ~16%.
+    The paper (Reddi et al.) corrects neither moment.
+
+    Args:
+      b1, b2: moment decays in [0, 1).
+      eps: >= 0, added outside the root.
+      eps_root: >= 0, added inside the root.
+      mu_dtype, nu_dtype: moment dtypes (default float32); ``nu_dtype`` also holds ``v_max``.
+      max_of: ``"corrected"`` or ``"raw"``, see above.
+
+    Raises:
+      ValueError: a beta outside [0, 1), a negative eps, an unknown ``max_of``.
+
+    Examples:
+      >>> import jax.numpy as jnp, optx
+      >>> tx = optx.scale_by_amsgrad(max_of="raw")
+      >>> tx.update(jnp.array([3.0]), tx.init(jnp.zeros(1)))[0]
+      Array([1.], dtype=float32)
+
+    References:
+      Reddi et al., 2018, On the Convergence of Adam and Beyond,
+      https://openreview.net/forum?id=ryQu7f-RZ
+    """
+    call = "optx.scale_by_amsgrad"
+    _validate.check_float_dtype(call, "mu_dtype", mu_dtype, complex_ok=True)
+    _validate.check_float_dtype(call, "nu_dtype", nu_dtype)
+    _check_betas(call, b1, b2)
+    _validate.check_choice(call, "max_of", max_of, ("corrected", "raw"))
+    hyperparams = Hyperparams(call, b1=b1, b2=b2, eps=eps, eps_root=eps_root, decays=("b1", "b2"))
+
+    def init(params):
+        return ScaleByAmsgradState(
+            _tree.zero_count(params),
+            _tree.moments_like(params, mu_dtype),
+            _tree.moments_like(params, nu_dtype, real=True),
+            _tree.moments_like(params, nu_dtype, real=True),
+            hyperparams.init(params),
+        )
+
+    def update(updates, state, params=None, **extra_args):
+        del params, extra_args
+        h, c1, c2 = adam_scalars(call, hyperparams, state, updates)
+        count, one_minus_b1, one_minus_b2 = h.count, h.complement("b1"), h.complement("b2")
+
+        def one(g, m, v, v_max):
+            wide = _tree.wide_dtype(g)
+            gw = g.astype(wide)
+            rw = _tree.real_dtype(wide)
+            m = ema_into(one_minus_b1, m, gw, wide)
+            v = ema_into(one_minus_b2, v, _tree.abs_sq(gw), rw)
+            if max_of == "raw":
+                v_max = jnp.maximum(v_max.astype(rw), v.astype(rw)).astype(v_max.dtype)
+                second = c2 * v_max.astype(rw)
+            else:
+                v_max = jnp.maximum(v_max.astype(rw), c2 * v.astype(rw)).astype(v_max.dtype)
+                second = v_max.astype(rw)
+            denom = jnp.sqrt(second + h["eps_root"]) + h["eps"]
+            num = c1.astype(wide) * m.astype(wide)
+            return (num / denom.astype(wide)).astype(g.dtype), m, v, v_max
+
+        updates, mu, nu, nu_max = _tree.map_unzip(one, 4, updates, state.mu, state.nu, state.nu_max)
+        return updates, ScaleByAmsgradState(count, mu, nu, nu_max, h.state)
+
+    return GradientTransformation(init, update)
