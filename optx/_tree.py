@@ -100,7 +100,9 @@ def moments_like(params: Any, dtype: Any = None, *, real: bool = False) -> Any:
     Args:
       params: the params (or gradients) the moments shadow.
       dtype: the moments' dtype; by default each leaf's, but at least float32 (a bf16 or
-        f16 param gets float32 moments).
+        f16 param gets float32 moments). For a complex leaf a real ``dtype`` is read as the
+        complex dtype of that precision (float32 -> complex64), so a first moment (of ``g``
+        itself) keeps the imaginary part.
       real: moments of a real quantity (``|g|**2``): a complex leaf (or complex ``dtype``)
         gets its real dtype, float32 for complex64, half the memory of a complex buffer.
 
@@ -112,7 +114,11 @@ def moments_like(params: Any, dtype: Any = None, *, real: bool = False) -> Any:
 
     def one(p):
         wide = wide_dtype(jnp.result_type(p)) if dtype is None else jnp.dtype(dtype)
-        return jnp.zeros_like(p, dtype=real_dtype(wide) if real else wide)
+        if real:
+            wide = real_dtype(wide)
+        elif jnp.iscomplexobj(p) and not jnp.issubdtype(wide, jnp.complexfloating):
+            wide = jnp.dtype(jnp.complex128 if wide == jnp.float64 else jnp.complex64)
+        return jnp.zeros_like(p, dtype=wide)
 
     return jax.tree.map(one, params)
 
@@ -167,29 +173,6 @@ def cast(tree: Any, dtype: Any) -> Any:
     if dtype is None:
         return tree
     return jax.tree.map(lambda x: x if x.dtype == dtype else x.astype(dtype), tree)
-
-
-def moment(
-    updates: Any, moments: Any, decay: jax.Array, order: int, one_minus_decay: Any = None
-) -> Any:
-    """``decay * m + (1 - decay) * g**order`` per leaf, stored in the moment's dtype.
-
-    ``one_minus_decay`` (from `Hyperparams.complement`) avoids the float32 rounding of
-    ``1 - decay`` for a decay near 1.
-
-    The arithmetic runs in float32 at least, so a bf16 moment is read without a param-sized
-    f32 copy in memory (XLA fuses the cast into the elementwise update).
-    """
-
-    def one(g, m):
-        wide = wide_dtype(m)
-        g = g.astype(wide)
-        d = jnp.asarray(decay).astype(wide)
-        c = 1 - d if one_minus_decay is None else jnp.asarray(one_minus_decay).astype(wide)
-        term = g if order == 1 else (abs_sq(g) if order == 2 else g**order)
-        return (d * m.astype(wide) + c * term).astype(m.dtype)
-
-    return jax.tree.map(one, updates, moments)
 
 
 def squared_norm(x: jax.Array, dtype: Any = None) -> jax.Array:

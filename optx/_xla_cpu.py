@@ -23,6 +23,7 @@ import numpy as np
 
 _LEAVES_PER_SHAPE_TO_PACK = 64  # see pack_scalars
 _FEW_LEAVES_TO_PACK = 16
+_ENABLED = True  # benchmarks/kernel_tuning.py turns it off to measure what the tuning buys
 
 
 def scalars_vector(scalars: Any) -> jax.Array:
@@ -34,6 +35,8 @@ def scalars_vector(scalars: Any) -> jax.Array:
     """
     dtype = jnp.result_type(*scalars) if scalars else jnp.float32
     scalars = [jnp.asarray(x, dtype) for x in scalars]
+    if not _ENABLED:
+        return jnp.stack(scalars)
     basis = np.eye(len(scalars), dtype=dtype)
     return sum(x * basis[i] for i, x in enumerate(scalars))
 
@@ -64,6 +67,8 @@ def pack_scalars(tree: Any, *scalars: Any) -> tuple[jax.Array, ...]:
     """
     dtype = jnp.result_type(*scalars)
     values = tuple(jnp.asarray(x, dtype) for x in scalars)
+    if not _ENABLED:
+        return values
     shapes = [(jnp.shape(x), jnp.result_type(x)) for x in jax.tree.leaves(tree)]
     distinct = len(set(shapes))
     repeated = distinct < len(shapes) <= _LEAVES_PER_SHAPE_TO_PACK * distinct
@@ -83,4 +88,6 @@ def inverse_bias_corrections(resolved: Any, names: tuple[str, ...]) -> list[jax.
     from optx._hyperparams import one_minus_power  # noqa: PLC0415 - _hyperparams imports _tree
 
     complements = [resolved.complement(name) for name in names]
+    if not _ENABLED:
+        return [1 / one_minus_power(c, resolved.count) for c in complements]
     return list(1 / one_minus_power(scalars_vector(complements), resolved.count))

@@ -7,10 +7,10 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from optx import _tree, _validate
+from optx import _tree, _validate, _xla_cpu
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
-from optx.transforms._adam_common import adam_scalars, ema_into
+from optx._tree import moments_like
 
 
 class ScaleByBeliefState(NamedTuple):
@@ -20,13 +20,6 @@ class ScaleByBeliefState(NamedTuple):
     mu: Any
     nu: Any
     hyperparams: HyperparamsState
-
-
-def _checks(call: str, betas: dict[str, Any], non_negative: dict[str, Any]) -> None:
-    for name, value in betas.items():
-        _validate.check_unit_interval(call, name, value)
-    for name, value in non_negative.items():
-        _validate.check_non_negative(call, name, value)
 
 
 @_validate.public_call("optx.scale_by_belief")
@@ -65,34 +58,29 @@ def scale_by_belief(
       Observed Gradients, https://arxiv.org/abs/2010.07468
     """
     call = "optx.scale_by_belief"
-    _checks(call, {"b1": b1, "b2": b2}, {"eps": eps, "eps_root": eps_root})
     hyperparams = Hyperparams(call, b1=b1, b2=b2, eps=eps, eps_root=eps_root, decays=("b1", "b2"))
 
     def init(params):
-        return ScaleByBeliefState(
-            _tree.zero_count(params),
-            _tree.moments_like(params),
-            _tree.moments_like(params, real=True),
-            hyperparams.init(params),
-        )
+        mu, nu = moments_like(params), moments_like(params, real=True)
+        return ScaleByBeliefState(hyperparams.init_count(params), mu, nu, hyperparams.init(params))
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
-        h, c1, c2 = adam_scalars(call, hyperparams, state, updates)
-        count, one_minus_b1, one_minus_b2 = h.count, h.complement("b1"), h.complement("b2")
+        _tree.check_structure(call, state.mu, updates)
+        h = hyperparams.resolve(state.hyperparams, state.count)
+        mu = h.moment("b1", state.mu, updates)
+        c1, c2 = _xla_cpu.inverse_bias_corrections(h, ("b1", "b2"))
 
         def one(g, m, s):
             wide = _tree.wide_dtype(g)
-            gw = g.astype(wide)
             rw = _tree.real_dtype(wide)
-            b2_, c_b2 = h["b2"].astype(rw), one_minus_b2.astype(rw)
-            m = ema_into(one_minus_b1, m, gw, wide)
-            surprise = _tree.abs_sq(gw - m.astype(wide))
+            b2_, c_b2 = h["b2"].astype(rw), h.complement("b2").astype(rw)
+            surprise = _tree.abs_sq(g.astype(wide) - m.astype(wide))
             s = (b2_ * s.astype(rw) + c_b2 * surprise + h["eps_root"]).astype(s.dtype)
             denom = (jnp.sqrt(c2 * s.astype(rw)) + h["eps"]).astype(wide)
-            return (c1.astype(wide) * m.astype(wide) / denom).astype(g.dtype), m, s
+            return (c1.astype(wide) * m.astype(wide) / denom).astype(g.dtype), s
 
-        updates, mu, nu = _tree.map_unzip(one, 3, updates, state.mu, state.nu)
-        return updates, ScaleByBeliefState(count, mu, nu, h.state)
+        updates, nu = _tree.map_unzip(one, 2, updates, mu, state.nu)
+        return updates, ScaleByBeliefState(h.count, mu, nu, h.state)
 
     return GradientTransformation(init, update)

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 from optx import _tree, _validate
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
+from optx._tree import moments_like
 
 
 class ScaleByRssState(NamedTuple):
@@ -18,10 +19,6 @@ class ScaleByRssState(NamedTuple):
     count: jax.Array
     sum_of_squares: Any
     hyperparams: HyperparamsState
-
-
-def _wide(x: jax.Array) -> Any:
-    return _tree.wide_dtype(x)
 
 
 @_validate.public_call("optx.scale_by_rss")
@@ -57,10 +54,9 @@ def scale_by_rss(
 
     def init(params):
         sums = jax.tree.map(
-            lambda x: jnp.full_like(x, initial_accumulator_value),
-            _tree.moments_like(params, real=True),
+            lambda x: jnp.full_like(x, initial_accumulator_value), moments_like(params, real=True)
         )
-        return ScaleByRssState(_tree.zero_count(params), sums, hyperparams.init(params))
+        return ScaleByRssState(hyperparams.init_count(params), sums, hyperparams.init(params))
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
@@ -68,7 +64,7 @@ def scale_by_rss(
         h = hyperparams.resolve(state.hyperparams, state.count)
 
         def one(g, s):
-            wide = _wide(g)
+            wide = _tree.wide_dtype(g)
             gw = g.astype(wide)
             rw = _tree.real_dtype(wide)
             s = (s.astype(rw) + _tree.abs_sq(gw)).astype(s.dtype)

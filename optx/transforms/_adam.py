@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from optx import _tree, _validate, _xla_cpu
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState, one_minus_power
-from optx.transforms._adam_common import adam_scalars, ema_into
+from optx._tree import moments_like
 
 
 class ScaleByAdamState(NamedTuple):
@@ -20,10 +20,6 @@ class ScaleByAdamState(NamedTuple):
     mu: Any
     nu: Any
     hyperparams: HyperparamsState
-
-
-def _wide(x: jax.Array) -> Any:
-    return _tree.wide_dtype(x)
 
 
 @_validate.public_call("optx.scale_by_adam")
@@ -37,6 +33,7 @@ def scale_by_adam(
     nu_dtype: Any = None,
     nesterov: bool = False,
     eps_convention: str = "corrected",
+    bias_correction: bool = True,
 ) -> GradientTransformation:
     """Scales updates by Adam's bias-corrected moment ratio (Kingma and Ba, 2014).
 
@@ -74,6 +71,8 @@ def scale_by_adam(
       nesterov: Nesterov-accelerated moment (NAdam without a momentum schedule, as Optax).
       eps_convention: ``"corrected"`` (Optax, PyTorch) or ``"hat"`` (MXNet, TensorFlow),
         see above.
+      bias_correction: False uses the raw moments, ``u = m / (sqrt(v + eps_root) + eps)``
+        (MXNet LAMB's ``bias_correction=False``; Optax's ``scale_by_adam`` always corrects).
 
     Raises:
       ValueError: a beta outside [0, 1), a negative eps, or an unknown ``eps_convention``.
@@ -94,54 +93,43 @@ def scale_by_adam(
     _validate.check_float_dtype(call, "mu_dtype", mu_dtype, complex_ok=True)
     _validate.check_float_dtype(call, "nu_dtype", nu_dtype)
     _validate.check_choice(call, "eps_convention", eps_convention, ("corrected", "hat"))
-    eps_hat = eps_convention == "hat"
     hyperparams = Hyperparams(call, b1=b1, b2=b2, eps=eps, eps_root=eps_root, decays=("b1", "b2"))
 
     def init(params):
-        return ScaleByAdamState(
-            _tree.zero_count(params),
-            _tree.moments_like(params, mu_dtype),
-            _tree.moments_like(params, nu_dtype, real=True),
-            hyperparams.init(params),
-        )
+        mu, nu = moments_like(params, mu_dtype), moments_like(params, nu_dtype, real=True)
+        return ScaleByAdamState(hyperparams.init_count(params), mu, nu, hyperparams.init(params))
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
-        h, c1, c2 = adam_scalars(call, hyperparams, state, updates)
-        count, one_minus_b1, one_minus_b2 = h.count, h.complement("b1"), h.complement("b2")
-        # Both conventions as  scale * m / (sqrt(v + root) + eps'),  all three scalars: with
-        # s = sqrt(1 - b2**t) = 1 / sqrt(c2), the corrected form c1 m / (sqrt(c2 v + eps_root)
-        # + eps) is (c1 s) m / (sqrt(v + eps_root s**2) + eps s), and the hat form is
-        # (c1 s) m / (sqrt(v + eps_root) + eps). Five array operations per element, as Optax
-        # spends on c1 m / (sqrt(c2 v) + eps) with its constant eps_root = 0 folded away; the
-        # form c1 m / (sqrt(c2 v + eps_root) + eps) takes six, each one compile time per leaf.
+        _tree.check_structure(call, state.mu, updates)
+        h = hyperparams.resolve(state.hyperparams, state.count)
+        mu = h.moment("b1", state.mu, updates)
+        nu = h.moment("b2", state.nu, updates, order=2)
+        c1 = c1_next = c2 = jnp.ones([], h["b1"].dtype)
+        if bias_correction:
+            c1, c2 = _xla_cpu.inverse_bias_corrections(h, ("b1", "b2"))
+            c1_next = 1 / one_minus_power(h.complement("b1"), _tree.safe_increment(h.count))
+        # u = c1 m / (sqrt(c2 v + eps_root) + eps) = (c1 s) m / (sqrt(v + eps_root s**2) + eps s)
+        # with s = 1 / sqrt(c2): three scalars and five array operations per element, one
+        # fewer than the left form. The "hat" form is (c1 s) m / (sqrt(v + eps_root) + eps).
         s = jax.lax.rsqrt(c2)
-        scale = c1 * s
-        if eps_hat:
+        scale, root, eps_ = c1 * s, h["eps_root"] / c2, h["eps"] * s
+        if eps_convention == "hat":
             root, eps_ = h["eps_root"], h["eps"]
-        else:
-            root, eps_ = h["eps_root"] / c2, h["eps"] * s
+        g_coef = h.complement("b1") * scale  # Nesterov: b1 m_{t+1} + (1 - b1) g, debiased
         if nesterov:
-            c1_next = 1 / one_minus_power(h.complement("b1"), _tree.safe_increment(count))
-            m_coef, g_coef = h["b1"] * c1_next * s, one_minus_b1 * scale
-            m_coef, g_coef = _xla_cpu.pack_scalars(updates, m_coef, g_coef)
-        one_minus_b1, one_minus_b2, scale, root, eps_ = _xla_cpu.pack_scalars(
-            updates, one_minus_b1, one_minus_b2, scale, root, eps_
-        )
+            scale = h["b1"] * c1_next * s
+        scale, g_coef, root, eps_ = _xla_cpu.pack_scalars(updates, scale, g_coef, root, eps_)
 
-        def one(g, m, v):
-            wide = _wide(g)
-            gw = g.astype(wide)
-            m = ema_into(one_minus_b1, m, gw, wide)
-            v = ema_into(one_minus_b2, v, _tree.abs_sq(gw), _tree.real_dtype(wide))
+        def direction(g, m, v):
+            wide = _tree.wide_dtype(g)
+            num = scale.astype(wide) * m.astype(wide)
             if nesterov:
-                num = m_coef.astype(wide) * m.astype(wide) + g_coef.astype(wide) * gw
-            else:
-                num = scale.astype(wide) * m.astype(wide)
+                num = num + g_coef.astype(wide) * g.astype(wide)
             denom = jnp.sqrt(v.astype(wide) + root.astype(wide)) + eps_.astype(wide)
-            return (num / denom).astype(g.dtype), m, v
+            return (num / denom).astype(g.dtype)
 
-        updates, mu, nu = _tree.map_unzip(one, 3, updates, state.mu, state.nu)
-        return updates, ScaleByAdamState(count, mu, nu, h.state)
+        updates = jax.tree.map(direction, updates, mu, nu)
+        return updates, ScaleByAdamState(h.count, mu, nu, h.state)
 
     return GradientTransformation(init, update)

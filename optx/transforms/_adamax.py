@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from optx import _constraints, _tree, _validate
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
-from optx.transforms._adam_common import ema_into
+from optx._tree import moments_like
 
 
 class ScaleByAdamaxState(NamedTuple):
@@ -20,11 +20,6 @@ class ScaleByAdamaxState(NamedTuple):
     mu: Any
     nu: Any
     hyperparams: HyperparamsState
-
-
-def _check_betas(call: str, b1: Any, b2: Any) -> None:
-    _validate.check_unit_interval(call, "b1", b1)
-    _validate.check_unit_interval(call, "b2", b2)
 
 
 @_validate.public_call("optx.scale_by_adamax")
@@ -67,40 +62,32 @@ def scale_by_adamax(
       https://arxiv.org/abs/1412.6980
     """
     call = "optx.scale_by_adamax"
-    _check_betas(call, b1, b2)
     hyperparams = Hyperparams(
         call, b1=b1, b2=b2, eps=eps, decays=("b1",), constraints={"b2": _constraints.UNIT_INTERVAL}
     )
 
     def init(params):
-        return ScaleByAdamaxState(
-            _tree.zero_count(params),
-            _tree.moments_like(params),
-            _tree.moments_like(params, real=True),
-            hyperparams.init(params),
-        )
+        mu, nu = moments_like(params), moments_like(params, real=True)
+        return ScaleByAdamaxState(hyperparams.init_count(params), mu, nu, hyperparams.init(params))
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
         _tree.check_structure(call, state.mu, updates)
         h = hyperparams.resolve(state.hyperparams, state.count)
-        count = h.count
+        mu = h.moment("b1", state.mu, updates)
         c1 = 1 / h.bias_correction("b1")
-        one_minus_b1 = h.complement("b1")
 
         def one(g, m, n):
             wide = _tree.wide_dtype(g)
-            gw = g.astype(wide)
             rw = _tree.real_dtype(wide)
             eps_ = h["eps"].astype(rw)
-            m = ema_into(one_minus_b1, m, gw, wide)
-            magnitude = jnp.abs(gw) + eps_ if eps_in_max else jnp.abs(gw)
+            magnitude = jnp.abs(g.astype(wide)) + eps_ if eps_in_max else jnp.abs(g.astype(wide))
             n = jnp.maximum(h["b2"].astype(rw) * n.astype(rw), magnitude).astype(n.dtype)
             denom = n.astype(rw) if eps_in_max else n.astype(rw) + eps_
             num = c1.astype(wide) * m.astype(wide)
-            return (num / denom.astype(wide)).astype(g.dtype), m, n
+            return (num / denom.astype(wide)).astype(g.dtype), n
 
-        updates, mu, nu = _tree.map_unzip(one, 3, updates, state.mu, state.nu)
-        return updates, ScaleByAdamaxState(count, mu, nu, h.state)
+        updates, nu = _tree.map_unzip(one, 2, updates, mu, state.nu)
+        return updates, ScaleByAdamaxState(h.count, mu, nu, h.state)
 
     return GradientTransformation(init, update)

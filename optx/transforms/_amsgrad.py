@@ -7,10 +7,10 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from optx import _tree, _validate
+from optx import _tree, _validate, _xla_cpu
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
-from optx.transforms._adam_common import adam_scalars, ema_into
+from optx._tree import moments_like
 
 
 class ScaleByAmsgradState(NamedTuple):
@@ -21,11 +21,6 @@ class ScaleByAmsgradState(NamedTuple):
     nu: Any
     nu_max: Any
     hyperparams: HyperparamsState
-
-
-def _check_betas(call: str, b1: Any, b2: Any) -> None:
-    _validate.check_unit_interval(call, "b1", b1)
-    _validate.check_unit_interval(call, "b2", b2)
 
 
 @_validate.public_call("optx.scale_by_amsgrad")
@@ -76,30 +71,24 @@ def scale_by_amsgrad(
     call = "optx.scale_by_amsgrad"
     _validate.check_float_dtype(call, "mu_dtype", mu_dtype, complex_ok=True)
     _validate.check_float_dtype(call, "nu_dtype", nu_dtype)
-    _check_betas(call, b1, b2)
     _validate.check_choice(call, "max_of", max_of, ("corrected", "raw"))
     hyperparams = Hyperparams(call, b1=b1, b2=b2, eps=eps, eps_root=eps_root, decays=("b1", "b2"))
 
     def init(params):
-        return ScaleByAmsgradState(
-            _tree.zero_count(params),
-            _tree.moments_like(params, mu_dtype),
-            _tree.moments_like(params, nu_dtype, real=True),
-            _tree.moments_like(params, nu_dtype, real=True),
-            hyperparams.init(params),
-        )
+        mu, nu = moments_like(params, mu_dtype), moments_like(params, nu_dtype, real=True)
+        count, hp = hyperparams.init_count(params), hyperparams.init(params)
+        return ScaleByAmsgradState(count, mu, nu, moments_like(params, nu_dtype, real=True), hp)
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
-        h, c1, c2 = adam_scalars(call, hyperparams, state, updates)
-        count, one_minus_b1, one_minus_b2 = h.count, h.complement("b1"), h.complement("b2")
+        _tree.check_structure(call, state.mu, updates)
+        h = hyperparams.resolve(state.hyperparams, state.count)
+        mu = h.moment("b1", state.mu, updates)
+        nu = h.moment("b2", state.nu, updates, order=2)
+        c1, c2 = _xla_cpu.inverse_bias_corrections(h, ("b1", "b2"))
 
         def one(g, m, v, v_max):
-            wide = _tree.wide_dtype(g)
-            gw = g.astype(wide)
-            rw = _tree.real_dtype(wide)
-            m = ema_into(one_minus_b1, m, gw, wide)
-            v = ema_into(one_minus_b2, v, _tree.abs_sq(gw), rw)
+            wide, rw = _tree.wide_dtype(g), _tree.real_dtype(_tree.wide_dtype(g))
             if max_of == "raw":
                 v_max = jnp.maximum(v_max.astype(rw), v.astype(rw)).astype(v_max.dtype)
                 second = c2 * v_max.astype(rw)
@@ -108,9 +97,9 @@ def scale_by_amsgrad(
                 second = v_max.astype(rw)
             denom = jnp.sqrt(second + h["eps_root"]) + h["eps"]
             num = c1.astype(wide) * m.astype(wide)
-            return (num / denom.astype(wide)).astype(g.dtype), m, v, v_max
+            return (num / denom.astype(wide)).astype(g.dtype), v_max
 
-        updates, mu, nu, nu_max = _tree.map_unzip(one, 4, updates, state.mu, state.nu, state.nu_max)
-        return updates, ScaleByAmsgradState(count, mu, nu, nu_max, h.state)
+        updates, nu_max = _tree.map_unzip(one, 2, updates, mu, nu, state.nu_max)
+        return updates, ScaleByAmsgradState(h.count, mu, nu, nu_max, h.state)
 
     return GradientTransformation(init, update)

@@ -16,8 +16,7 @@ from optx._hyperparams import Hyperparams, HyperparamsState
 class ClipState(NamedTuple):
     """State of `clip` and `clip_by_global_norm`.
 
-    ``count`` is the number of updates done while a schedule drives a hyperparameter;
-    with constants only it stays where it was (see `Hyperparams.next_count`).
+    ``count`` is the number of updates so far.
     """
 
     count: jax.Array

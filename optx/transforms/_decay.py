@@ -16,8 +16,7 @@ from optx._paths import as_labeller, resolve_bool_mask
 class AddDecayedWeightsState(NamedTuple):
     """State of `add_decayed_weights`.
 
-    ``count`` is the number of updates done while a schedule drives a hyperparameter;
-    with constants only it stays where it was (see `Hyperparams.next_count`).
+    ``count`` is the number of updates so far.
     """
 
     count: jax.Array

@@ -7,10 +7,10 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from optx import _tree, _validate
+from optx import _constraints, _tree, _validate
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
-from optx.transforms._adam_common import ema_into
+from optx._tree import moments_like
 
 
 class ScaleByNadamState(NamedTuple):
@@ -21,11 +21,6 @@ class ScaleByNadamState(NamedTuple):
     nu: Any
     mu_product: jax.Array
     hyperparams: HyperparamsState
-
-
-def _check_betas(call: str, b1: Any, b2: Any) -> None:
-    _validate.check_unit_interval(call, "b1", b1)
-    _validate.check_unit_interval(call, "b2", b2)
 
 
 @_validate.public_call("optx.scale_by_nadam")
@@ -80,60 +75,51 @@ def scale_by_nadam(
     call = "optx.scale_by_nadam"
     _validate.check_float_dtype(call, "mu_dtype", mu_dtype, complex_ok=True)
     _validate.check_float_dtype(call, "nu_dtype", nu_dtype)
-    _check_betas(call, b1, b2)
-    for name, value in (("eps", eps), ("eps_root", eps_root), ("schedule_decay", schedule_decay)):
-        _validate.check_non_negative(call, name, value)
     hyperparams = Hyperparams(
         call,
+        decays=("b1", "b2"),
+        constraints={"schedule_decay": _constraints.NON_NEGATIVE},
         b1=b1,
         b2=b2,
         eps=eps,
         eps_root=eps_root,
         schedule_decay=schedule_decay,
-        decays=("b1", "b2"),
     )
 
     def init(params):
-        return ScaleByNadamState(
-            _tree.zero_count(params),
-            _tree.moments_like(params, mu_dtype),
-            _tree.moments_like(params, nu_dtype, real=True),
-            _tree.place(
-                jnp.ones([], _tree.scalar_dtype(params)), _tree.replicated_sharding(params)
-            ),
-            hyperparams.init(params),
+        mu, nu = moments_like(params, mu_dtype), moments_like(params, nu_dtype, real=True)
+        product = _tree.place(
+            jnp.ones([], _tree.scalar_dtype(params)), _tree.replicated_sharding(params)
         )
+        count, hp = hyperparams.init_count(params), hyperparams.init(params)
+        return ScaleByNadamState(count, mu, nu, product, hp)
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
         _tree.check_structure(call, state.mu, updates)
         h = hyperparams.resolve(state.hyperparams, state.count)
-        count = h.count
-        t = count.astype(h["b1"].dtype)
+        mu = h.moment("b1", state.mu, updates)
+        nu = h.moment("b2", state.nu, updates, order=2)
+        t = h.count.astype(h["b1"].dtype)
         b1_, sd = h["b1"], h["schedule_decay"]
 
         def momentum(step):
             return jnp.where(sd > 0, b1_ * (1 - 0.5 * 0.96 ** (step * sd)), b1_)
 
-        one_minus_b1 = h.complement("b1")
-        one_minus_b2 = h.complement("b2")
         mu_t, mu_next = momentum(t), momentum(t + 1)
         product = state.mu_product * mu_t
-        c_g = jnp.where(sd > 0, 1 - mu_t, one_minus_b1) / (1 - product)
+        c_g = jnp.where(sd > 0, 1 - mu_t, h.complement("b1")) / (1 - product)
         c_m = mu_next / (1 - product * mu_next)
         c2 = 1 / h.bias_correction("b2")
 
         def one(g, m, v):
             wide = _tree.wide_dtype(g)
-            gw = g.astype(wide)
             rw = _tree.real_dtype(wide)
-            m = ema_into(one_minus_b1, m, gw, wide)
-            v = ema_into(one_minus_b2, v, _tree.abs_sq(gw), rw)
             denom = (jnp.sqrt(c2 * v.astype(rw) + h["eps_root"]) + h["eps"]).astype(wide)
-            num = c_g.astype(wide) * gw + c_m.astype(wide) * m.astype(wide)
-            return (num / denom).astype(g.dtype), m, v
+            num = c_g.astype(wide) * g.astype(wide) + c_m.astype(wide) * m.astype(wide)
+            return (num / denom).astype(g.dtype)
 
-        updates, mu, nu = _tree.map_unzip(one, 3, updates, state.mu, state.nu)
-        return updates, ScaleByNadamState(count, mu, nu, product, h.state)
+        updates = jax.tree.map(one, updates, mu, nu)
+        return updates, ScaleByNadamState(h.count, mu, nu, product, h.state)
 
     return GradientTransformation(init, update)

@@ -11,6 +11,7 @@ from optx import _tree, _validate
 from optx._constraints import CLOSED_UNIT_INTERVAL
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
+from optx._tree import moments_like
 
 
 class ScaleByQhadamState(NamedTuple):
@@ -20,13 +21,6 @@ class ScaleByQhadamState(NamedTuple):
     mu: Any
     nu: Any
     hyperparams: HyperparamsState
-
-
-def _checks(call: str, betas: dict[str, Any], non_negative: dict[str, Any]) -> None:
-    for name, value in betas.items():
-        _validate.check_unit_interval(call, name, value)
-    for name, value in non_negative.items():
-        _validate.check_non_negative(call, name, value)
 
 
 @_validate.public_call("optx.scale_by_qhadam")
@@ -68,7 +62,6 @@ def scale_by_qhadam(
       https://arxiv.org/abs/1810.06801
     """
     call = "optx.scale_by_qhadam"
-    _checks(call, {"b1": b1, "b2": b2}, {"eps": eps})
     hyperparams = Hyperparams(
         call,
         b1=b1,
@@ -81,39 +74,27 @@ def scale_by_qhadam(
     )
 
     def init(params):
-        return ScaleByQhadamState(
-            _tree.zero_count(params),
-            _tree.moments_like(params),
-            _tree.moments_like(params, real=True),
-            hyperparams.init(params),
-        )
+        mu, nu = moments_like(params), moments_like(params, real=True)
+        return ScaleByQhadamState(hyperparams.init_count(params), mu, nu, hyperparams.init(params))
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
         _tree.check_structure(call, state.mu, updates)
         h = hyperparams.resolve(state.hyperparams, state.count)
-        count = h.count
+        mu = h.moment("b1", state.mu, updates)
+        nu = h.moment("b2", state.nu, updates, order=2)
         w1 = h["nu1"] / h.bias_correction("b1")
         w2 = h["nu2"] / h.bias_correction("b2")
         g1, g2 = h.complement("nu1"), h.complement("nu2")
 
-        one_minus_b1 = h.complement("b1")
-        one_minus_b2 = h.complement("b2")
-
         def one(g, m, v):
             wide = _tree.wide_dtype(g)
             gw = g.astype(wide)
-            rw = _tree.real_dtype(wide)
-            b1_, b2_ = h["b1"].astype(wide), h["b2"].astype(rw)
-            c_b1, c_b2 = one_minus_b1.astype(wide), one_minus_b2.astype(rw)
-            m = (b1_ * m.astype(wide) + c_b1 * gw).astype(m.dtype)
-            g_sq = _tree.abs_sq(gw)
-            v = (b2_ * v.astype(rw) + c_b2 * g_sq).astype(v.dtype)
             numer = g1.astype(wide) * gw + w1.astype(wide) * m.astype(wide)
-            denom = (jnp.sqrt(g2 * g_sq + w2 * v.astype(rw)) + h["eps"]).astype(wide)
-            return (numer / denom).astype(g.dtype), m, v
+            v_mix = g2 * _tree.abs_sq(gw) + w2 * v.astype(_tree.real_dtype(wide))
+            return (numer / (jnp.sqrt(v_mix) + h["eps"]).astype(wide)).astype(g.dtype)
 
-        updates, mu, nu = _tree.map_unzip(one, 3, updates, state.mu, state.nu)
-        return updates, ScaleByQhadamState(count, mu, nu, h.state)
+        updates = jax.tree.map(one, updates, mu, nu)
+        return updates, ScaleByQhadamState(h.count, mu, nu, h.state)
 
     return GradientTransformation(init, update)

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 from optx import _tree, _validate
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
+from optx._tree import moments_like
 
 
 class ScaleByRmsState(NamedTuple):
@@ -29,8 +30,8 @@ class ScaleByStddevState(NamedTuple):
     hyperparams: HyperparamsState
 
 
-def _wide(x: jax.Array) -> Any:
-    return _tree.wide_dtype(x)
+def _second_moments(params, initial_scale):
+    return jax.tree.map(lambda x: jnp.full_like(x, initial_scale), moments_like(params, real=True))
 
 
 def _rms_denominator(v, h, wide, eps_in_sqrt):
@@ -74,30 +75,25 @@ def scale_by_rms(
 
     def init(params):
         nu = jax.tree.map(
-            lambda x: jnp.full_like(x, initial_scale), _tree.moments_like(params, real=True)
+            lambda x: jnp.full_like(x, initial_scale), moments_like(params, real=True)
         )
-        return ScaleByRmsState(_tree.zero_count(params), nu, hyperparams.init(params))
+        return ScaleByRmsState(hyperparams.init_count(params), nu, hyperparams.init(params))
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
         _tree.check_structure(call, state.nu, updates)
         h = hyperparams.resolve(state.hyperparams, state.count)
-        count = h.count
+        nu = h.moment("decay", state.nu, updates, order=2)
         c2 = 1 / h.bias_correction("decay") if bias_correction else 1.0
 
-        one_minus_d = h.complement("decay")
-
         def one(g, v):
-            wide = _wide(g)
-            gw = g.astype(wide)
+            wide = _tree.wide_dtype(g)
             rw = _tree.real_dtype(wide)
-            d, c = h["decay"].astype(rw), one_minus_d.astype(rw)
-            v = (d * v.astype(rw) + c * _tree.abs_sq(gw)).astype(v.dtype)
-            u = gw * _rms_denominator(c2 * v.astype(rw), h, rw, eps_in_sqrt).astype(wide)
-            return u.astype(g.dtype), v
+            inverse = _rms_denominator(c2 * v.astype(rw), h, rw, eps_in_sqrt)
+            return (g.astype(wide) * inverse.astype(wide)).astype(g.dtype)
 
-        updates, nu = _tree.map_unzip(one, 2, updates, state.nu)
-        return updates, ScaleByRmsState(count, nu, h.state)
+        updates = jax.tree.map(one, updates, nu)
+        return updates, ScaleByRmsState(h.count, nu, h.state)
 
     return GradientTransformation(init, update)
 
@@ -137,34 +133,29 @@ def scale_by_stddev(
     hyperparams = Hyperparams(call, decay=decay, eps=eps, decays=("decay",))
 
     def init(params):
-        mu = _tree.moments_like(params)
+        mu = moments_like(params)
         nu = jax.tree.map(
-            lambda x: jnp.full_like(x, initial_scale), _tree.moments_like(params, real=True)
+            lambda x: jnp.full_like(x, initial_scale), moments_like(params, real=True)
         )
-        return ScaleByStddevState(_tree.zero_count(params), mu, nu, hyperparams.init(params))
+        count, hp = hyperparams.init_count(params), hyperparams.init(params)
+        return ScaleByStddevState(count, mu, nu, hp)
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
         _tree.check_structure(call, state.nu, updates)
         h = hyperparams.resolve(state.hyperparams, state.count)
-        count = h.count
+        mu = h.moment("decay", state.mu, updates)
+        nu = h.moment("decay", state.nu, updates, order=2)
         c = 1 / h.bias_correction("decay") if bias_correction else 1.0
 
-        one_minus_d = h.complement("decay")
-
         def one(g, m, v):
-            wide = _wide(g)
-            gw = g.astype(wide)
+            wide = _tree.wide_dtype(g)
             rw = _tree.real_dtype(wide)
-            d, d_c = h["decay"].astype(rw), one_minus_d.astype(rw)
-            m = (d.astype(wide) * m.astype(wide) + d_c.astype(wide) * gw).astype(m.dtype)
-            v = (d * v.astype(rw) + d_c * _tree.abs_sq(gw)).astype(v.dtype)
             m_hat_sq = _tree.abs_sq(m.astype(wide)) * jnp.asarray(c, rw) ** 2
-            variance = c * v.astype(rw) - m_hat_sq
-            u = gw * _rms_denominator(variance, h, rw, eps_in_sqrt).astype(wide)
-            return u.astype(g.dtype), m, v
+            inverse = _rms_denominator(c * v.astype(rw) - m_hat_sq, h, rw, eps_in_sqrt)
+            return (g.astype(wide) * inverse.astype(wide)).astype(g.dtype)
 
-        updates, mu, nu = _tree.map_unzip(one, 3, updates, state.mu, state.nu)
-        return updates, ScaleByStddevState(count, mu, nu, h.state)
+        updates = jax.tree.map(one, updates, mu, nu)
+        return updates, ScaleByStddevState(h.count, mu, nu, h.state)
 
     return GradientTransformation(init, update)

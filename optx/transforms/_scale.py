@@ -14,8 +14,7 @@ from optx._hyperparams import Hyperparams, HyperparamsState
 class ScaleState(NamedTuple):
     """State of `scale`, `scale_by_schedule` and `scale_by_learning_rate`.
 
-    ``count`` is the number of updates done while a schedule drives a hyperparameter;
-    with constants only it stays where it was (see `Hyperparams.next_count`).
+    ``count`` is the number of updates so far.
     """
 
     count: jax.Array

@@ -17,8 +17,7 @@ from optx.transforms._decay import resolve_mask
 class ScaleByTrustRatioState(NamedTuple):
     """State of `scale_by_trust_ratio`.
 
-    ``count`` is the number of updates done while a schedule drives a hyperparameter;
-    with constants only it stays where it was (see `Hyperparams.next_count`).
+    ``count`` is the number of updates so far.
     """
 
     count: jax.Array
@@ -28,8 +27,7 @@ class ScaleByTrustRatioState(NamedTuple):
 class FromageState(NamedTuple):
     """State of the rescaling step inside `optx.fromage`.
 
-    ``count`` is the number of updates done while a schedule drives a hyperparameter;
-    with constants only it stays where it was (see `Hyperparams.next_count`).
+    ``count`` is the number of updates so far.
     """
 
     count: jax.Array

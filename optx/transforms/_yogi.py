@@ -7,10 +7,10 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from optx import _tree, _validate
+from optx import _tree, _validate, _xla_cpu
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
-from optx.transforms._adam_common import adam_scalars
+from optx._tree import moments_like
 
 
 class ScaleByYogiState(NamedTuple):
@@ -20,13 +20,6 @@ class ScaleByYogiState(NamedTuple):
     mu: Any
     nu: Any
     hyperparams: HyperparamsState
-
-
-def _checks(call: str, betas: dict[str, Any], non_negative: dict[str, Any]) -> None:
-    for name, value in betas.items():
-        _validate.check_unit_interval(call, name, value)
-    for name, value in non_negative.items():
-        _validate.check_non_negative(call, name, value)
 
 
 @_validate.public_call("optx.scale_by_yogi")
@@ -70,41 +63,32 @@ def scale_by_yogi(
       https://papers.nips.cc/paper/8186-adaptive-methods-for-nonconvex-optimization
     """
     call = "optx.scale_by_yogi"
-    _checks(
-        call,
-        {"b1": b1, "b2": b2},
-        {"eps": eps, "eps_root": eps_root, "initial_accumulator_value": initial_accumulator_value},
-    )
     hyperparams = Hyperparams(call, b1=b1, b2=b2, eps=eps, eps_root=eps_root, decays=("b1", "b2"))
 
     def init(params):
-        nu = jax.tree.map(
-            lambda x: jnp.full_like(x, initial_accumulator_value),
-            _tree.moments_like(params, real=True),
+        v0 = jax.tree.map(
+            lambda x: jnp.full_like(x, initial_accumulator_value), moments_like(params, real=True)
         )
-        return ScaleByYogiState(
-            _tree.zero_count(params), _tree.moments_like(params), nu, hyperparams.init(params)
-        )
+        count, hp = hyperparams.init_count(params), hyperparams.init(params)
+        return ScaleByYogiState(count, moments_like(params), v0, hp)
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
-        h, c1, c2 = adam_scalars(call, hyperparams, state, updates)
-        count, one_minus_b1, one_minus_b2 = h.count, h.complement("b1"), h.complement("b2")
+        _tree.check_structure(call, state.mu, updates)
+        h = hyperparams.resolve(state.hyperparams, state.count)
+        mu = h.moment("b1", state.mu, updates)
+        c1, c2 = _xla_cpu.inverse_bias_corrections(h, ("b1", "b2"))
 
         def one(g, m, v):
             wide = _tree.wide_dtype(g)
-            gw = g.astype(wide)
             rw = _tree.real_dtype(wide)
-            b1_ = h["b1"].astype(wide)
-            c_b1, c_b2 = one_minus_b1.astype(wide), one_minus_b2.astype(rw)
-            m = (b1_ * m.astype(wide) + c_b1 * gw).astype(m.dtype)
-            g2 = _tree.abs_sq(gw)  # real: sign(v - |g|**2) is defined for complex params
+            g2 = _tree.abs_sq(g.astype(wide))  # real: sign(v - |g|**2) is defined for complex
             vw = v.astype(rw)
-            v = (vw - c_b2 * jnp.sign(vw - g2) * g2).astype(v.dtype)
+            v = (vw - h.complement("b2").astype(rw) * jnp.sign(vw - g2) * g2).astype(v.dtype)
             denom = (jnp.sqrt(c2 * v.astype(rw) + h["eps_root"]) + h["eps"]).astype(wide)
-            return (c1.astype(wide) * m.astype(wide) / denom).astype(g.dtype), m, v
+            return (c1.astype(wide) * m.astype(wide) / denom).astype(g.dtype), v
 
-        updates, mu, nu = _tree.map_unzip(one, 3, updates, state.mu, state.nu)
-        return updates, ScaleByYogiState(count, mu, nu, h.state)
+        updates, nu = _tree.map_unzip(one, 2, updates, mu, state.nu)
+        return updates, ScaleByYogiState(h.count, mu, nu, h.state)
 
     return GradientTransformation(init, update)

@@ -1,0 +1,92 @@
+"""What `optx._xla_cpu` buys on XLA:CPU: kernels and compile time with its tuning on and off.
+
+For each optimizer and tree, one update ``(params, state, grads) -> (params, state)`` is
+lowered from shapes alone (no arrays are allocated) and compiled twice, with the tuning of
+`optx._xla_cpu` (`pack_scalars`, `scalars_vector`) on and off. Reported per case: the fusions
+in the compiled HLO, the distinct kernels among them (`benchmarks.measure.distinct_kernels`:
+XLA:CPU compiles identical kernels once) and the HLO instructions, all deterministic and
+unaffected by load, and the compile time (the minimum over ``--reps`` compiles; on a shared
+machine take it as indicative only).
+
+    python -m benchmarks.kernel_tuning                 # adam, adamw, sgd_momentum; 3 trees
+    python -m benchmarks.kernel_tuning --reps 1 --trees one_leaf transformer
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import re
+import time
+from collections.abc import Iterator
+
+import jax
+import jax.numpy as jnp
+
+import optx
+from benchmarks import measure, trees
+from optx import _xla_cpu
+
+OPTIMIZERS = {
+    "adam": lambda: optx.adam(1e-3),
+    "adamw": lambda: optx.adamw(1e-3, weight_decay=1e-4),
+    "sgd_momentum": lambda: optx.sgd(1e-2, momentum=0.9),
+}
+_FUSION = re.compile(r"^\s+(?:ROOT )?%\S+ = \S+ fusion\(", re.MULTILINE)
+
+
+@contextlib.contextmanager
+def tuning(enabled: bool) -> Iterator[None]:
+    """Runs the block with `optx._xla_cpu`'s tuning on or off (traces inside it see it)."""
+    before = _xla_cpu._ENABLED
+    _xla_cpu._ENABLED = enabled
+    try:
+        yield
+    finally:
+        _xla_cpu._ENABLED = before
+
+
+def measure_case(name: str, tree: str, enabled: bool, reps: int) -> dict:
+    """Fusions, distinct kernels, HLO instructions and compile time of one update."""
+    shapes = trees.TREES[tree](1.0)
+    params = {k: jax.ShapeDtypeStruct(s, jnp.float32) for k, s in shapes.items()}
+    tx = OPTIMIZERS[name]()
+    state = jax.eval_shape(tx.init, params)
+    f = measure.update_fn(tx, optx.apply_updates, standard_promotion=False)
+    best = float("inf")
+    with tuning(enabled):
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            compiled = jax.jit(f).lower(params, state, params).compile()
+            best = min(best, time.perf_counter() - t0)
+    hlo = compiled.as_text() or ""
+    return {
+        "fusions": len(_FUSION.findall(hlo)),
+        "kernels": measure.distinct_kernels(hlo),
+        "instructions": len(measure._INSTRUCTION.findall(hlo)),
+        "compile_s": best,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--optimizers", nargs="+", default=list(OPTIMIZERS))
+    parser.add_argument("--trees", nargs="+", default=["one_leaf", "transformer", "many_leaves"])
+    parser.add_argument("--reps", type=int, default=3)
+    args = parser.parse_args(argv)
+    print("| tree | optimizer | fusions on/off | kernels on/off | HLO instr on/off | compile s on/off |")
+    print("|---|---|---|---|---|---|")
+    for tree in args.trees:
+        for name in args.optimizers:
+            on = measure_case(name, tree, True, args.reps)
+            off = measure_case(name, tree, False, args.reps)
+            print(
+                f"| {tree} | {name} | {on['fusions']}/{off['fusions']} | "
+                f"{on['kernels']}/{off['kernels']} | {on['instructions']}/{off['instructions']} | "
+                f"{on['compile_s']:.2f}/{off['compile_s']:.2f} |",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
