@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from optx import _validate
 from optx._core import GradientTransformation, ScalarOrSchedule, chain, identity
+from optx._hyperparams import shown_as
 from optx._hyperparams_access import rename_hyperparams
 from optx.transforms import (
     scale_by_learning_rate,
@@ -66,8 +67,9 @@ def rmsprop(
             raise ValueError("optx.rmsprop: nesterov=True needs a momentum, e.g. momentum=0.9")
         momentum_tx = identity()
     else:
-        _validate.check_unit_interval("optx.rmsprop", "momentum", momentum)
-        momentum_tx = rename_hyperparams(trace(momentum, nesterov=nesterov), {"decay": "momentum"})
+        with shown_as({"decay": "momentum"}):
+            momentum_tx = trace(momentum, nesterov=nesterov)
+        momentum_tx = rename_hyperparams(momentum_tx, {"decay": "momentum"})
     return chain(
         scaling(decay, eps, initial_scale, eps_in_sqrt, bias_correction),
         scale_by_learning_rate(learning_rate),

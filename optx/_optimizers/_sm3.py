@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from optx import _validate
 from optx._core import GradientTransformation, ScalarOrSchedule, chain
+from optx._hyperparams import shown_as
 from optx._hyperparams_access import rename_hyperparams
 from optx.transforms import (
     scale_by_learning_rate,
@@ -40,8 +41,9 @@ def sm3(
       Anil et al., 2019, Memory-Efficient Adaptive Optimization,
       https://arxiv.org/abs/1901.11150
     """
-    _validate.check_unit_interval("optx.sm3", "momentum", momentum)
+    with shown_as({"b1": "momentum"}):
+        scaling = scale_by_sm3(momentum, b2, eps)
     return chain(
-        rename_hyperparams(scale_by_sm3(momentum, b2, eps), {"b1": "momentum"}),
+        rename_hyperparams(scaling, {"b1": "momentum"}),
         scale_by_learning_rate(learning_rate),
     )

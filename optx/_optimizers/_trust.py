@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 
-import jax
-import jax.numpy as jnp
-
-from optx import _tree, _validate, _xla_cpu
+from optx import _validate
 from optx._core import GradientTransformation, ScalarOrSchedule, chain
-from optx._hyperparams import Hyperparams, HyperparamsState
 from optx._hyperparams_access import rename_hyperparams
 from optx._wrappers import masked
 from optx.transforms import (
@@ -20,57 +16,7 @@ from optx.transforms import (
     scale_by_trust_ratio,
     trace,
 )
-from optx.transforms._adam_common import ema_into
 from optx.transforms._trust import fromage_rescale
-
-
-class _MomentsState(NamedTuple):
-    count: jax.Array
-    mu: Any
-    nu: Any
-    hyperparams: HyperparamsState
-
-
-def _adam_without_bias_correction(b1, b2, eps, eps_root) -> GradientTransformation:
-    """``m / (sqrt(v + eps_root) + eps)`` with undebiased moments (MXNet LAMB's switch)."""
-    call = "optx.lamb"
-    hyperparams = Hyperparams(call, b1=b1, b2=b2, eps=eps, eps_root=eps_root, decays=("b1", "b2"))
-
-    def init(params):
-        return _MomentsState(
-            _tree.zero_count(params),
-            _tree.moments_like(params),
-            _tree.moments_like(params, real=True),
-            hyperparams.init(params),
-        )
-
-    def update(updates, state, params=None, **extra_args):
-        del params, extra_args
-        _tree.check_structure(call, state.mu, updates)
-        h = hyperparams.resolve(state.hyperparams, state.count)
-        c1, c2, root, eps_ = _xla_cpu.pack_scalars(
-            updates,
-            h.complement("b1"),
-            h.complement("b2"),
-            h["eps_root"],
-            h["eps"],
-        )
-
-        def one(g, m, v):
-            wide = _tree.wide_dtype(m)
-            gw = g.astype(wide)
-            m = ema_into(c1, m, gw, wide)
-            rw = _tree.real_dtype(wide)
-            v = ema_into(c2, v, _tree.abs_sq(gw), rw)
-            u = m.astype(wide) / (
-                jnp.sqrt(v.astype(rw) + root.astype(rw)) + eps_.astype(rw)
-            ).astype(wide)
-            return u.astype(g.dtype), m, v
-
-        updates, mu, nu = _tree.map_unzip(one, 3, updates, state.mu, state.nu)
-        return updates, _MomentsState(h.count, mu, nu, h.state)
-
-    return GradientTransformation(init, update)
 
 
 @_validate.public_call("optx.lamb")
@@ -117,17 +63,8 @@ def lamb(
       You et al., 2020, Large Batch Optimization for Deep Learning: Training BERT in 76
       minutes, https://arxiv.org/abs/1904.00962
     """
-    _validate.check_non_negative("optx.lamb", "learning_rate", learning_rate)
-    if bias_correction:
-        moments = scale_by_adam(b1, b2, eps, eps_root)
-    else:
-        for name, value in (("b1", b1), ("b2", b2)):
-            _validate.check_unit_interval("optx.lamb", name, value)
-        _validate.check_non_negative("optx.lamb", "eps", eps)
-        _validate.check_non_negative("optx.lamb", "eps_root", eps_root)
-        moments = _adam_without_bias_correction(b1, b2, eps, eps_root)
     return chain(
-        moments,
+        scale_by_adam(b1, b2, eps, eps_root, bias_correction=bias_correction),
         add_decayed_weights(weight_decay, mask),
         scale_by_trust_ratio(lower_bound=lower_bound, upper_bound=upper_bound, max_ratio=max_ratio),
         scale_by_learning_rate(learning_rate),

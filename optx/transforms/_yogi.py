@@ -63,6 +63,7 @@ def scale_by_yogi(
       https://papers.nips.cc/paper/8186-adaptive-methods-for-nonconvex-optimization
     """
     call = "optx.scale_by_yogi"
+    _validate.check_non_negative(call, "initial_accumulator_value", initial_accumulator_value)
     hyperparams = Hyperparams(call, b1=b1, b2=b2, eps=eps, eps_root=eps_root, decays=("b1", "b2"))
 
     def init(params):
