@@ -238,7 +238,8 @@ def check_structure(call: str, expected: Any, got: Any, *, what: str = "updates"
 
     Runs at trace time only (structures are static), so it costs nothing in a jitted step.
     """
-    if jax.tree.structure(expected) == jax.tree.structure(got):
+    structure_expected: Any = jax.tree.structure(expected)  # jaxlib's PyTreeDef is untyped
+    if structure_expected == jax.tree.structure(got):
         shapes_expected = [jnp.shape(x) for x in jax.tree.leaves(expected)]
         shapes_got = [jnp.shape(x) for x in jax.tree.leaves(got)]
         if shapes_expected == shapes_got:
@@ -280,7 +281,7 @@ def map_unzip(fn, n: int, tree: Any, *rest: Any) -> tuple[Any, ...]:
     Lets one per-leaf function compute a new moment and the update read from it, so the
     update is derived from the moment as stored.
     """
-    treedef = jax.tree.structure(tree)
+    treedef: Any = jax.tree.structure(tree)  # jaxlib's PyTreeDef is untyped
     leaves = [treedef.flatten_up_to(t) for t in (tree, *rest)]
     outputs = [fn(*args) for args in zip(*leaves)]
     return tuple(treedef.unflatten([o[i] for o in outputs]) for i in range(n))

@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from optx import _validate
 from optx._core import GradientTransformation, ScalarOrSchedule, chain
 from optx.transforms import (
     scale_by_belief,
     scale_by_learning_rate,
 )
-
-
-def _lr(call: str, learning_rate: Any) -> Any:
-    _validate.check_non_negative(call, "learning_rate", learning_rate)
-    return scale_by_learning_rate(learning_rate)
 
 
 @_validate.public_call("optx.adabelief")
@@ -39,4 +32,4 @@ def adabelief(
       Zhuang et al., 2020, AdaBelief Optimizer: Adapting Stepsizes by the Belief in
       Observed Gradients, https://arxiv.org/abs/2010.07468
     """
-    return chain(scale_by_belief(b1, b2, eps, eps_root), _lr("optx.adabelief", learning_rate))
+    return chain(scale_by_belief(b1, b2, eps, eps_root), scale_by_learning_rate(learning_rate))

@@ -16,11 +16,6 @@ from optx.transforms import (
 Mask = Any | Callable[[Any], Any] | None
 
 
-def _lr(call: str, learning_rate: Any) -> Any:
-    _validate.check_non_negative(call, "learning_rate", learning_rate)
-    return scale_by_learning_rate(learning_rate)
-
-
 @_validate.public_call("optx.adamax")
 def adamax(
     learning_rate: ScalarOrSchedule = 2e-3,
@@ -64,7 +59,7 @@ def adamax(
       https://arxiv.org/abs/1412.6980
     """
     return chain(
-        scale_by_adamax(b1, b2, eps, eps_in_max=eps_in_max), _lr("optx.adamax", learning_rate)
+        scale_by_adamax(b1, b2, eps, eps_in_max=eps_in_max), scale_by_learning_rate(learning_rate)
     )
 
 
@@ -97,5 +92,5 @@ def adamaxw(
     return chain(
         scale_by_adamax(b1, b2, eps, eps_in_max=eps_in_max),
         add_decayed_weights(weight_decay, mask),
-        _lr("optx.adamaxw", learning_rate),
+        scale_by_learning_rate(learning_rate),
     )

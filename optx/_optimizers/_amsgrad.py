@@ -12,11 +12,6 @@ from optx.transforms import (
 )
 
 
-def _lr(call: str, learning_rate: Any) -> Any:
-    _validate.check_non_negative(call, "learning_rate", learning_rate)
-    return scale_by_learning_rate(learning_rate)
-
-
 @_validate.public_call("optx.amsgrad")
 def amsgrad(
     learning_rate: ScalarOrSchedule = 1e-3,
@@ -55,5 +50,5 @@ def amsgrad(
     """
     return chain(
         scale_by_amsgrad(b1, b2, eps, eps_root, mu_dtype, nu_dtype=nu_dtype, max_of=max_of),
-        _lr("optx.amsgrad", learning_rate),
+        scale_by_learning_rate(learning_rate),
     )

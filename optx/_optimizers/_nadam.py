@@ -17,11 +17,6 @@ from optx.transforms import (
 Mask = Any | Callable[[Any], Any] | None
 
 
-def _lr(call: str, learning_rate: Any) -> Any:
-    _validate.check_non_negative(call, "learning_rate", learning_rate)
-    return scale_by_learning_rate(learning_rate)
-
-
 def _nadam_direction(call, b1, b2, eps, eps_root, mu_dtype, nu_dtype, nesterov, schedule_decay):
     if nesterov:
         return scale_by_nadam(b1, b2, eps, eps_root, schedule_decay, mu_dtype, nu_dtype=nu_dtype)
@@ -87,7 +82,7 @@ def nadam(
         _nadam_direction(
             "optx.nadam", b1, b2, eps, eps_root, mu_dtype, nu_dtype, nesterov, schedule_decay
         ),
-        _lr("optx.nadam", learning_rate),
+        scale_by_learning_rate(learning_rate),
     )
 
 
@@ -136,5 +131,5 @@ def nadamw(
             "optx.nadamw", b1, b2, eps, eps_root, mu_dtype, nu_dtype, nesterov, schedule_decay
         ),
         add_decayed_weights(weight_decay, mask),
-        _lr("optx.nadamw", learning_rate),
+        scale_by_learning_rate(learning_rate),
     )

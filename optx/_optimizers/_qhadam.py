@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from optx import _validate
 from optx._core import GradientTransformation, ScalarOrSchedule, chain
 from optx.transforms import (
     scale_by_learning_rate,
     scale_by_qhadam,
 )
-
-
-def _lr(call: str, learning_rate: Any) -> Any:
-    _validate.check_non_negative(call, "learning_rate", learning_rate)
-    return scale_by_learning_rate(learning_rate)
 
 
 @_validate.public_call("optx.qhadam")
@@ -43,4 +36,4 @@ def qhadam(
       Ma and Yarats, 2019, Quasi-hyperbolic momentum and Adam for deep learning,
       https://arxiv.org/abs/1810.06801
     """
-    return chain(scale_by_qhadam(b1, b2, nu1, nu2, eps), _lr("optx.qhadam", learning_rate))
+    return chain(scale_by_qhadam(b1, b2, nu1, nu2, eps), scale_by_learning_rate(learning_rate))

@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from optx import _validate
 from optx._core import GradientTransformation, ScalarOrSchedule, chain
 from optx.transforms import (
     scale_by_learning_rate,
     scale_by_radam,
 )
-
-
-def _lr(call: str, learning_rate: Any) -> Any:
-    _validate.check_non_negative(call, "learning_rate", learning_rate)
-    return scale_by_learning_rate(learning_rate)
 
 
 @_validate.public_call("optx.radam")
@@ -65,5 +58,5 @@ def radam(
             softplus_beta=softplus_beta,
             eps_convention=eps_convention,
         ),
-        _lr("optx.radam", learning_rate),
+        scale_by_learning_rate(learning_rate),
     )

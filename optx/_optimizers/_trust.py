@@ -7,6 +7,7 @@ from typing import Any
 
 from optx import _validate
 from optx._core import GradientTransformation, ScalarOrSchedule, chain
+from optx._hyperparams import shown_as
 from optx._hyperparams_access import rename_hyperparams
 from optx._wrappers import masked
 from optx.transforms import (
@@ -137,8 +138,6 @@ def lars(
       You et al., 2017, Large Batch Training of Convolutional Networks,
       https://arxiv.org/abs/1708.03888
     """
-    _validate.check_non_negative("optx.lars", "learning_rate", learning_rate)
-    _validate.check_unit_interval("optx.lars", "momentum", momentum)
     max_ratio = 1.0 if clip else None
     if paper_ratio:
         if weight_decay_mask is not trust_ratio_mask:
@@ -166,10 +165,12 @@ def lars(
             ),
             ratio,
         )
+    with shown_as({"decay": "momentum"}):
+        momentum_tx = trace(momentum, nesterov=nesterov)
     return chain(
         direction,
         scale_by_learning_rate(learning_rate),
-        rename_hyperparams(trace(momentum, nesterov=nesterov), {"decay": "momentum"}),
+        rename_hyperparams(momentum_tx, {"decay": "momentum"}),
     )
 
 
@@ -196,5 +197,4 @@ def fromage(
       Bernstein et al., 2020, On the distance between two neural networks and the
       stability of learning, https://arxiv.org/abs/2002.03432
     """
-    _validate.check_non_negative("optx.fromage", "learning_rate", learning_rate)
     return chain(scale_by_trust_ratio(min_norm), fromage_rescale(learning_rate))

@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from optx import _validate
 from optx._core import GradientTransformation, ScalarOrSchedule, chain
 from optx.transforms import (
     scale_by_learning_rate,
     scale_by_yogi,
 )
-
-
-def _lr(call: str, learning_rate: Any) -> Any:
-    _validate.check_non_negative(call, "learning_rate", learning_rate)
-    return scale_by_learning_rate(learning_rate)
 
 
 @_validate.public_call("optx.yogi")
@@ -43,5 +36,5 @@ def yogi(
     """
     return chain(
         scale_by_yogi(b1, b2, eps, eps_root, initial_accumulator_value),
-        _lr("optx.yogi", learning_rate),
+        scale_by_learning_rate(learning_rate),
     )

@@ -15,7 +15,7 @@ from optx._core import GradientTransformation, _accepting_extra_args
 class ConditionallyTransformState(NamedTuple):
     """State of `conditionally_transform`: calls so far and the inner state."""
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in Optax
     inner_state: Any
 
 

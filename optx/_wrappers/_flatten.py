@@ -45,7 +45,7 @@ def _unravel(flat: jax.Array, like: Any) -> Any:
         size = int(jnp.size(x))
         out.append(flat[offset : offset + size].reshape(jnp.shape(x)).astype(jnp.result_type(x)))
         offset += size
-    return treedef.unflatten(out)
+    return jax.tree.unflatten(treedef, out)
 
 
 def _common_dtype(tree: Any) -> Any:

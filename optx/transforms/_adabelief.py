@@ -16,7 +16,7 @@ from optx._tree import moments_like
 class ScaleByBeliefState(NamedTuple):
     """State of `scale_by_belief`: the first moment and the second moment of the surprise."""
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in Optax
     mu: Any
     nu: Any
     hyperparams: HyperparamsState

@@ -26,7 +26,7 @@ class ScaleByFactoredRmsState(NamedTuple):
       hyperparams: ``decay_rate`` and ``epsilon``.
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in Optax
     v_row: Any
     v_col: Any
     v: Any
@@ -182,7 +182,7 @@ def _factored_rms(
 
         v_row, v_col, v = _tree.map_unzip(stats, 3, params)
         return ScaleByFactoredRmsState(
-            _tree.zero_count(params), v_row, v_col, v, hyperparams.init(params)
+            hyperparams.init_count(params), v_row, v_col, v, hyperparams.init(params)
         )
 
     def update(updates, state, params=None, **extra_args):

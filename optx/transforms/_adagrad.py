@@ -16,7 +16,7 @@ from optx._tree import moments_like
 class ScaleByRssState(NamedTuple):
     """State of `scale_by_rss`: the running sum of squared gradients."""
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in Optax
     sum_of_squares: Any
     hyperparams: HyperparamsState
 

@@ -16,7 +16,7 @@ from optx._tree import moments_like
 class ScaleByAmsgradState(NamedTuple):
     """State of `scale_by_amsgrad`: both moments and the running maximum of the second."""
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in Optax
     mu: Any
     nu: Any
     nu_max: Any

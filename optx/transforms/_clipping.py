@@ -19,7 +19,7 @@ class ClipState(NamedTuple):
     ``count`` is the number of updates so far.
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in Optax
     hyperparams: HyperparamsState
 
 
@@ -50,7 +50,7 @@ def clip(max_delta: ScalarOrSchedule) -> GradientTransformation:
             "numbers have no order (clip_by_global_norm and clip_by_block_rms bound |g| and "
             "accept complex params)",
         )
-        return ClipState(_tree.zero_count(params), hyperparams.init(params))
+        return ClipState(hyperparams.init_count(params), hyperparams.init(params))
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
@@ -84,7 +84,7 @@ def clip_by_global_norm(max_norm: ScalarOrSchedule) -> GradientTransformation:
     )
 
     def init(params):
-        return ClipState(_tree.zero_count(params), hyperparams.init(params))
+        return ClipState(hyperparams.init_count(params), hyperparams.init(params))
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
@@ -99,14 +99,14 @@ def clip_by_global_norm(max_norm: ScalarOrSchedule) -> GradientTransformation:
 class ClipByBlockRmsState(NamedTuple):
     """State of `clip_by_block_rms`."""
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in Optax
     hyperparams: HyperparamsState
 
 
 class AdaptiveGradClipState(NamedTuple):
     """State of `adaptive_grad_clip`."""
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in Optax
     hyperparams: HyperparamsState
 
 
@@ -133,7 +133,7 @@ def clip_by_block_rms(threshold: ScalarOrSchedule) -> GradientTransformation:
     )
 
     def init(params):
-        return ClipByBlockRmsState(_tree.zero_count(params), hyperparams.init(params))
+        return ClipByBlockRmsState(hyperparams.init_count(params), hyperparams.init(params))
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
@@ -201,7 +201,7 @@ def adaptive_grad_clip(
     )
 
     def init(params):
-        return AdaptiveGradClipState(_tree.zero_count(params), hyperparams.init(params))
+        return AdaptiveGradClipState(hyperparams.init_count(params), hyperparams.init(params))
 
     def update(updates, state, params=None, **extra_args):
         del extra_args

@@ -19,7 +19,7 @@ class TraceState(NamedTuple):
     ``count`` is the number of updates so far.
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in Optax
     trace: Any
     hyperparams: HyperparamsState
 
@@ -27,7 +27,7 @@ class TraceState(NamedTuple):
 class EmaState(NamedTuple):
     """State of `ema`: the moving average."""
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in Optax
     ema: Any
     hyperparams: HyperparamsState
 

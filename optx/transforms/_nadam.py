@@ -16,7 +16,7 @@ from optx._tree import moments_like
 class ScaleByNadamState(NamedTuple):
     """State of `scale_by_nadam`: both moments and the product of the momentum schedule."""
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in Optax
     mu: Any
     nu: Any
     mu_product: jax.Array

@@ -17,7 +17,7 @@ from optx._tree import moments_like
 class ScaleByQhadamState(NamedTuple):
     """State of `scale_by_qhadam`: first and second moments."""
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in Optax
     mu: Any
     nu: Any
     hyperparams: HyperparamsState

@@ -16,7 +16,7 @@ from optx._tree import moments_like
 class ScaleByRmsState(NamedTuple):
     """State of `scale_by_rms`: the second moment."""
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in Optax
     nu: Any
     hyperparams: HyperparamsState
 
@@ -24,7 +24,7 @@ class ScaleByRmsState(NamedTuple):
 class ScaleByStddevState(NamedTuple):
     """State of `scale_by_stddev`: first and second moments."""
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in Optax
     mu: Any
     nu: Any
     hyperparams: HyperparamsState

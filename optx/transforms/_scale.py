@@ -17,7 +17,7 @@ class ScaleState(NamedTuple):
     ``count`` is the number of updates so far.
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in Optax
     hyperparams: HyperparamsState
 
 
@@ -29,7 +29,7 @@ def _scaler(call: str, name: str, value: ScalarOrSchedule, sign: float) -> Gradi
     hyperparams = Hyperparams(call, **{name: value})
 
     def init(params):
-        return ScaleState(_tree.zero_count(params), hyperparams.init(params))
+        return ScaleState(hyperparams.init_count(params), hyperparams.init(params))
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args

@@ -24,7 +24,7 @@ class ScaleByLionState(NamedTuple):
     ``count`` is the number of updates so far.
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in Optax
     mu: Any
     hyperparams: HyperparamsState
 
@@ -35,7 +35,7 @@ class ScaleBySignumState(NamedTuple):
     ``count`` is the number of updates so far.
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in Optax
     mu: Any
     hyperparams: HyperparamsState
 

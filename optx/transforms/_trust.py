@@ -20,7 +20,7 @@ class ScaleByTrustRatioState(NamedTuple):
     ``count`` is the number of updates so far.
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in Optax
     hyperparams: HyperparamsState
 
 
@@ -30,7 +30,7 @@ class FromageState(NamedTuple):
     ``count`` is the number of updates so far.
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in Optax
     hyperparams: HyperparamsState
 
 
@@ -117,7 +117,7 @@ def scale_by_trust_ratio(
     def init(params):
         if mask is not None:
             resolve_mask(call, mask, params)
-        return ScaleByTrustRatioState(_tree.zero_count(params), hyperparams.init(params))
+        return ScaleByTrustRatioState(hyperparams.init_count(params), hyperparams.init(params))
 
     def update(updates, state, params=None, **extra_args):
         del extra_args
@@ -170,7 +170,7 @@ def fromage_rescale(learning_rate: ScalarOrSchedule) -> GradientTransformation:
     hyperparams = Hyperparams(call, learning_rate=learning_rate)
 
     def init(params):
-        return FromageState(_tree.zero_count(params), hyperparams.init(params))
+        return FromageState(hyperparams.init_count(params), hyperparams.init(params))
 
     def update(updates, state, params=None, **extra_args):
         del extra_args

@@ -16,7 +16,7 @@ from optx._tree import moments_like
 class ScaleByYogiState(NamedTuple):
     """State of `scale_by_yogi`: the first moment and the additively updated second one."""
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in Optax
     mu: Any
     nu: Any
     hyperparams: HyperparamsState
