@@ -1,15 +1,15 @@
-"""What `optx._xla_cpu` buys on XLA:CPU: kernels and compile time with its tuning on and off.
+"""What `optx._xla_cpu` buys on XLA:CPU: kernels and compile time with its measures on and off.
 
 For each optimizer and tree, one update ``(params, state, grads) -> (params, state)`` is
-lowered from shapes alone (no arrays are allocated) and compiled twice, with the tuning of
-`optx._xla_cpu` (`pack_scalars`, `scalars_vector`) on and off. Reported per case: the fusions
-in the compiled HLO, the distinct kernels among them (`benchmarks.measure.distinct_kernels`:
-XLA:CPU compiles identical kernels once) and the HLO instructions, all deterministic and
-unaffected by load, and the compile time (the minimum over ``--reps`` compiles; on a shared
-machine take it as indicative only).
+lowered from shapes alone (no arrays are allocated) and compiled with the two measures of
+`optx._xla_cpu` (`pack_scalars`, `scalars_vector`) both on, each off alone, and both off.
+Reported per case: the fusions in the compiled HLO, the distinct kernels among them
+(`benchmarks.measure.distinct_kernels`: XLA:CPU compiles identical kernels once) and the HLO
+instructions, all deterministic and unaffected by load, and the compile time (the minimum
+over ``--reps`` compiles; on a shared machine take it as indicative only).
 
     python -m benchmarks.kernel_tuning                 # adam, adamw, sgd_momentum; 3 trees
-    python -m benchmarks.kernel_tuning --reps 1 --trees one_leaf transformer
+    python -m benchmarks.kernel_tuning --reps 1 --trees one_leaf transformer --configs on off
 """
 
 from __future__ import annotations
@@ -36,50 +36,58 @@ OPTIMIZERS = {
 _FUSION = re.compile(r"^\s+(?:ROOT )?%\S+ = \S+ fusion\(", re.MULTILINE)
 
 
+CONFIGS = {
+    "on": {"pack_scalars": True, "scalars_vector": True},
+    "no pack_scalars": {"pack_scalars": False, "scalars_vector": True},
+    "no scalars_vector": {"pack_scalars": True, "scalars_vector": False},
+    "off": {"pack_scalars": False, "scalars_vector": False},
+}
+
+
 @contextlib.contextmanager
-def tuning(enabled: bool) -> Iterator[None]:
-    """Runs the block with `optx._xla_cpu`'s tuning on or off (traces inside it see it)."""
-    before = _xla_cpu._ENABLED
-    _xla_cpu._ENABLED = enabled
+def tuning(enabled: dict[str, bool]) -> Iterator[None]:
+    """Runs the block with `optx._xla_cpu`'s measures on or off (traces inside it see it)."""
+    before = dict(_xla_cpu._ENABLED)
+    _xla_cpu._ENABLED.update(enabled)
     try:
         yield
     finally:
-        _xla_cpu._ENABLED = before
+        _xla_cpu._ENABLED.update(before)
 
 
-def _compile(name: str, tree: str, enabled: bool) -> tuple[Any, float]:
+def _compile(name: str, tree: str, config: str) -> tuple[Any, float]:
     shapes = trees.TREES[tree](1.0)
     params = {k: jax.ShapeDtypeStruct(s, jnp.float32) for k, s in shapes.items()}
     tx = OPTIMIZERS[name]()
     state = jax.eval_shape(tx.init, params)
     f = measure.update_fn(tx, optx.apply_updates, standard_promotion=False)
-    with tuning(enabled):
+    with tuning(CONFIGS[config]):
         t0 = time.perf_counter()
         compiled = jax.jit(f).lower(params, state, params).compile()
         return compiled, time.perf_counter() - t0
 
 
-def measure_case(name: str, tree: str, reps: int) -> dict[bool, dict]:
-    """Fusions, distinct kernels, HLO instructions and compile time, tuning on and off.
+def measure_case(name: str, tree: str, reps: int, configs: list[str]) -> dict[str, dict]:
+    """Fusions, distinct kernels, HLO instructions and compile time per configuration.
 
-    The compiles alternate between on and off (the order swaps every repetition), and the
-    compile time is the minimum over ``reps`` compiles of each.
+    The compiles alternate between the configurations (the order rotates every
+    repetition), and the compile time is the minimum over ``reps`` compiles of each.
     """
-    best = {True: float("inf"), False: float("inf")}
+    best = dict.fromkeys(configs, float("inf"))
     hlo = {}
     for rep in range(reps):
-        for enabled in (True, False) if rep % 2 == 0 else (False, True):
-            compiled, seconds = _compile(name, tree, enabled)
-            best[enabled] = min(best[enabled], seconds)
-            hlo[enabled] = compiled.as_text() or ""
+        for config in configs[rep % len(configs) :] + configs[: rep % len(configs)]:
+            compiled, seconds = _compile(name, tree, config)
+            best[config] = min(best[config], seconds)
+            hlo[config] = compiled.as_text() or ""
     return {
-        enabled: {
-            "fusions": len(_FUSION.findall(hlo[enabled])),
-            "kernels": measure.distinct_kernels(hlo[enabled]),
-            "instructions": len(measure._INSTRUCTION.findall(hlo[enabled])),
-            "compile_s": best[enabled],
+        config: {
+            "fusions": len(_FUSION.findall(hlo[config])),
+            "kernels": measure.distinct_kernels(hlo[config]),
+            "instructions": len(measure._INSTRUCTION.findall(hlo[config])),
+            "compile_s": best[config],
         }
-        for enabled in (True, False)
+        for config in configs
     }
 
 
@@ -87,21 +95,19 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--optimizers", nargs="+", default=list(OPTIMIZERS))
     parser.add_argument("--trees", nargs="+", default=["one_leaf", "transformer", "many_leaves"])
+    parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
     parser.add_argument("--reps", type=int, default=3)
     args = parser.parse_args(argv)
-    columns = ("fusions", "kernels", "HLO instr", "compile s")
-    print("| tree | optimizer | " + " | ".join(f"{c} on/off" for c in columns) + " |")
-    print("|---|---|---|---|---|---|")
+    print("| tree | optimizer | tuning | fusions | kernels | HLO instructions | compile s |")
+    print("|---|---|---|---|---|---|---|")
     for tree in args.trees:
         for name in args.optimizers:
-            result = measure_case(name, tree, args.reps)
-            on, off = result[True], result[False]
-            print(
-                f"| {tree} | {name} | {on['fusions']}/{off['fusions']} | "
-                f"{on['kernels']}/{off['kernels']} | {on['instructions']}/{off['instructions']} | "
-                f"{on['compile_s']:.2f}/{off['compile_s']:.2f} |",
-                flush=True,
-            )
+            for config, r in measure_case(name, tree, args.reps, args.configs).items():
+                print(
+                    f"| {tree} | {name} | {config} | {r['fusions']} | {r['kernels']} | "
+                    f"{r['instructions']} | {r['compile_s']:.2f} |",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

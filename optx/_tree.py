@@ -7,8 +7,6 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from optx import _xla_cpu
-
 INT32_MAX = jnp.iinfo(jnp.int32).max
 
 
@@ -205,7 +203,6 @@ def global_norm(tree: Any) -> jax.Array:
 
 def scale_tree(factor: jax.Array, tree: Any) -> Any:
     """Multiplies every leaf by a scalar, keeping each leaf's dtype."""
-    (factor,) = _xla_cpu.pack_scalars(tree, factor)
 
     def one(x):
         wide = wide_dtype(x)

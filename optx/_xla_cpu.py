@@ -23,7 +23,8 @@ import numpy as np
 
 _LEAVES_PER_SHAPE_TO_PACK = 64  # see pack_scalars
 _FEW_LEAVES_TO_PACK = 16
-_ENABLED = True  # benchmarks/kernel_tuning.py turns it off to measure what the tuning buys
+# benchmarks/kernel_tuning.py turns these off to measure what each measure buys.
+_ENABLED = {"pack_scalars": True, "scalars_vector": True}
 
 
 def scalars_vector(scalars: Any) -> jax.Array:
@@ -35,7 +36,7 @@ def scalars_vector(scalars: Any) -> jax.Array:
     """
     dtype = jnp.result_type(*scalars) if scalars else jnp.float32
     scalars = [jnp.asarray(x, dtype) for x in scalars]
-    if not _ENABLED:
+    if not _ENABLED["scalars_vector"]:
         return jnp.stack(scalars)
     basis = np.eye(len(scalars), dtype=dtype)
     return sum(x * basis[i] for i, x in enumerate(scalars))
@@ -67,7 +68,7 @@ def pack_scalars(tree: Any, *scalars: Any) -> tuple[jax.Array, ...]:
     """
     dtype = jnp.result_type(*scalars)
     values = tuple(jnp.asarray(x, dtype) for x in scalars)
-    if not _ENABLED:
+    if not _ENABLED["pack_scalars"]:
         return values
     shapes = [(jnp.shape(x), jnp.result_type(x)) for x in jax.tree.leaves(tree)]
     distinct = len(set(shapes))
@@ -88,6 +89,6 @@ def inverse_bias_corrections(resolved: Any, names: tuple[str, ...]) -> list[jax.
     from optx._hyperparams import one_minus_power  # noqa: PLC0415 - _hyperparams imports _tree
 
     complements = [resolved.complement(name) for name in names]
-    if not _ENABLED:
+    if not _ENABLED["scalars_vector"]:
         return [1 / one_minus_power(c, resolved.count) for c in complements]
     return list(1 / one_minus_power(scalars_vector(complements), resolved.count))
