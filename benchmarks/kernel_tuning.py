@@ -1,15 +1,15 @@
-"""What `optx._xla_cpu` buys on XLA:CPU: kernels and compile time with its measures on and off.
+"""What `optx._xla_cpu` buys on XLA:CPU: kernels and compile time with its tuning on and off.
 
 For each optimizer and tree, one update ``(params, state, grads) -> (params, state)`` is
-lowered from shapes alone (no arrays are allocated) and compiled with the two measures of
-`optx._xla_cpu` (`pack_scalars`, `scalars_vector`) both on, each off alone, and both off.
+lowered from shapes alone (no arrays are allocated) and compiled with `optx._xla_cpu`'s
+`pack_scalars` on and off.
 Reported per case: the fusions in the compiled HLO, the distinct kernels among them
 (`benchmarks.measure.distinct_kernels`: XLA:CPU compiles identical kernels once) and the HLO
 instructions, all deterministic and unaffected by load, and the compile time (the minimum
 over ``--reps`` compiles; on a shared machine take it as indicative only).
 
     python -m benchmarks.kernel_tuning                 # adam, adamw, sgd_momentum; 3 trees
-    python -m benchmarks.kernel_tuning --reps 1 --trees one_leaf transformer --configs on off
+    python -m benchmarks.kernel_tuning --reps 1 --trees one_leaf transformer
 """
 
 from __future__ import annotations
@@ -36,17 +36,12 @@ OPTIMIZERS = {
 _FUSION = re.compile(r"^\s+(?:ROOT )?%\S+ = \S+ fusion\(", re.MULTILINE)
 
 
-CONFIGS = {
-    "on": {"pack_scalars": True, "scalars_vector": True},
-    "no pack_scalars": {"pack_scalars": False, "scalars_vector": True},
-    "no scalars_vector": {"pack_scalars": True, "scalars_vector": False},
-    "off": {"pack_scalars": False, "scalars_vector": False},
-}
+CONFIGS = {"on": {"pack_scalars": True}, "off": {"pack_scalars": False}}
 
 
 @contextlib.contextmanager
 def tuning(enabled: dict[str, bool]) -> Iterator[None]:
-    """Runs the block with `optx._xla_cpu`'s measures on or off (traces inside it see it)."""
+    """Runs the block with `optx._xla_cpu`'s tuning set as given (traces inside it see it)."""
     before = dict(_xla_cpu._ENABLED)
     _xla_cpu._ENABLED.update(enabled)
     try:

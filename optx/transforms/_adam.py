@@ -107,7 +107,7 @@ def scale_by_adam(
         nu = h.moment("b2", state.nu, updates, order=2)
         c1 = c1_next = c2 = jnp.ones([], h["b1"].dtype)
         if bias_correction:
-            c1, c2 = _xla_cpu.inverse_bias_corrections(h, ("b1", "b2"))
+            c1, c2 = 1 / h.bias_correction("b1"), 1 / h.bias_correction("b2")
             c1_next = 1 / one_minus_power(h.complement("b1"), _tree.safe_increment(h.count))
         # u = c1 m / (sqrt(c2 v + eps_root) + eps) = (c1 s) m / (sqrt(v + eps_root s**2) + eps s)
         # with s = 1 / sqrt(c2): three scalars and five array operations per element, one

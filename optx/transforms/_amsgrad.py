@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from optx import _tree, _validate, _xla_cpu
+from optx import _tree, _validate
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
 from optx._tree import moments_like
@@ -85,7 +85,7 @@ def scale_by_amsgrad(
         h = hyperparams.resolve(state.hyperparams, state.count)
         mu = h.moment("b1", state.mu, updates)
         nu = h.moment("b2", state.nu, updates, order=2)
-        c1, c2 = _xla_cpu.inverse_bias_corrections(h, ("b1", "b2"))
+        c1, c2 = 1 / h.bias_correction("b1"), 1 / h.bias_correction("b2")
 
         def one(g, m, v, v_max):
             wide, rw = _tree.wide_dtype(g), _tree.real_dtype(_tree.wide_dtype(g))

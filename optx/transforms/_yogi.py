@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from optx import _tree, _validate, _xla_cpu
+from optx import _tree, _validate
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
 from optx._tree import moments_like
@@ -78,7 +78,7 @@ def scale_by_yogi(
         _tree.check_structure(call, state.mu, updates)
         h = hyperparams.resolve(state.hyperparams, state.count)
         mu = h.moment("b1", state.mu, updates)
-        c1, c2 = _xla_cpu.inverse_bias_corrections(h, ("b1", "b2"))
+        c1, c2 = 1 / h.bias_correction("b1"), 1 / h.bias_correction("b2")
 
         def one(g, m, v):
             wide = _tree.wide_dtype(g)
