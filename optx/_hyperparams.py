@@ -20,7 +20,9 @@ Where a value comes from, by what the factory was given:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+import contextvars
+from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple
 
 import jax
@@ -233,11 +235,29 @@ class Resolved(Mapping[str, jax.Array]):
         def one(g, m):
             wide = _tree.wide_dtype(g)
             term = g.astype(wide) if order == 1 else _tree.abs_sq(g.astype(wide))
-            wide = jnp.result_type(term)
-            old = m.astype(wide)
-            return (old + complement.astype(wide) * (term - old)).astype(m.dtype)
+            return _tree.ema_leaf(complement, m, term, jnp.result_type(term))
 
         return jax.tree.map(one, updates, moments)
+
+
+_SHOWN_AS: contextvars.ContextVar[Mapping[str, str] | None] = contextvars.ContextVar(
+    "optx_hyperparams_shown_as", default=None
+)
+
+
+@contextlib.contextmanager
+def shown_as(names: Mapping[str, str]) -> Iterator[None]:
+    """Within the block, `Hyperparams` name ``k`` as ``names[k]`` in their errors.
+
+    For an alias that builds a transform under its own vocabulary (``sgd``'s ``momentum`` is
+    the ``decay`` of the `trace` inside it; `rename_hyperparams` renames the state): the
+    transform's declared constraint is checked, and the message names the alias's argument.
+    """
+    token = _SHOWN_AS.set({**(_SHOWN_AS.get() or {}), **names})
+    try:
+        yield
+    finally:
+        _SHOWN_AS.reset(token)
 
 
 DEFAULT_CONSTRAINTS: dict[str, Constraint] = {
@@ -282,6 +302,8 @@ class Hyperparams:
         if unknown:
             raise ValueError(f"{call}: {unknown} are not among the hyperparameters {sorted(specs)}")
         self.call = _validate.current_call(call)  # the public factory: optx.sgd, not its parts
+        shown_as_ = _SHOWN_AS.get() or {}
+        self.shown = {name: shown_as_.get(name, name) for name in specs}  # names in errors
         self.specs = specs
         self.decays = tuple(decays)
         self.constraints = {
@@ -294,11 +316,11 @@ class Hyperparams:
             for name in specs
         }
         for name, spec in specs.items():
-            _validate.check_number(call, name, spec)
+            _validate.check_number(call, self.shown[name], spec)
             if callable(spec):
-                _validate.check_schedule(call, name, spec)
+                _validate.check_schedule(call, self.shown[name], spec)
             else:
-                self.constraints[name].check(_validate.current_call(call), name, spec)
+                self.constraints[name].check(self.call, self.shown[name], spec)
 
     def init(self, params: Any = None) -> HyperparamsState:
         """The state before the first update: schedules evaluated at count 0.
@@ -360,11 +382,12 @@ class Hyperparams:
                 values[name] = self._evaluate(spec, count, jnp.result_type(held))
                 if jnp.shape(values[name]) != jnp.shape(held):
                     raise ValueError(
-                        f"{self.call}: {name} must be a scalar, but the "
+                        f"{self.call}: {self.shown[name]} must be a scalar, but the "
                         f"{'schedule' if callable(spec) else 'array'} gives shape "
                         f"{jnp.shape(values[name])}; return a scalar from the schedule"
                     )
-            _constraints.check_on_device(self.call, name, self.constraints[name], values[name])
+            shown, constraint = self.shown[name], self.constraints[name]
+            _constraints.check_on_device(self.call, shown, constraint, values[name])
         complements = {}
         for name in self.decays:
             value, stored = values[name], state.complements[complement_key(name)]
@@ -382,16 +405,17 @@ class Hyperparams:
         return Resolved(self.call, values, complements, _tree.safe_increment(count), new_state)
 
     def _check_value(self, name: str, value: Any, what: str) -> None:
+        shown = self.shown[name]
         if jnp.shape(value) != ():
             raise ValueError(
-                f"{self.call}: {name} must be a scalar, but {what} has shape "
+                f"{self.call}: {shown} must be a scalar, but {what} has shape "
                 f"{jnp.shape(value)}; return a scalar from the schedule"
             )
         constraint = self.constraints[name]
         host = None if isinstance(value, jax.core.Tracer) else np.asarray(value, np.float64)
         if host is not None and not bool(constraint.holds(host)):
             raise ValueError(
-                f"{self.call}: {name} must be {constraint.describe()}, but {what} is "
+                f"{self.call}: {shown} must be {constraint.describe()}, but {what} is "
                 f"{float(host):g}; fix the schedule or its arguments"
             )
 

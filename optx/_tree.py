@@ -7,8 +7,6 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from optx import _xla_cpu
-
 INT32_MAX = jnp.iinfo(jnp.int32).max
 
 
@@ -100,7 +98,9 @@ def moments_like(params: Any, dtype: Any = None, *, real: bool = False) -> Any:
     Args:
       params: the params (or gradients) the moments shadow.
       dtype: the moments' dtype; by default each leaf's, but at least float32 (a bf16 or
-        f16 param gets float32 moments).
+        f16 param gets float32 moments). For a complex leaf a real ``dtype`` is read as the
+        complex dtype of that precision (float32 -> complex64), so a first moment (of ``g``
+        itself) keeps the imaginary part.
       real: moments of a real quantity (``|g|**2``): a complex leaf (or complex ``dtype``)
         gets its real dtype, float32 for complex64, half the memory of a complex buffer.
 
@@ -112,7 +112,11 @@ def moments_like(params: Any, dtype: Any = None, *, real: bool = False) -> Any:
 
     def one(p):
         wide = wide_dtype(jnp.result_type(p)) if dtype is None else jnp.dtype(dtype)
-        return jnp.zeros_like(p, dtype=real_dtype(wide) if real else wide)
+        if real:
+            wide = real_dtype(wide)
+        elif jnp.iscomplexobj(p) and not jnp.issubdtype(wide, jnp.complexfloating):
+            wide = jnp.dtype(jnp.complex128 if wide == jnp.float64 else jnp.complex64)
+        return jnp.zeros_like(p, dtype=wide)
 
     return jax.tree.map(one, params)
 
@@ -169,27 +173,17 @@ def cast(tree: Any, dtype: Any) -> Any:
     return jax.tree.map(lambda x: x if x.dtype == dtype else x.astype(dtype), tree)
 
 
-def moment(
-    updates: Any, moments: Any, decay: jax.Array, order: int, one_minus_decay: Any = None
-) -> Any:
-    """``decay * m + (1 - decay) * g**order`` per leaf, stored in the moment's dtype.
+def ema_leaf(complement: jax.Array, buf: jax.Array, x: jax.Array, wide: Any) -> jax.Array:
+    """One leaf of an EMA: ``decay * buf + (1 - decay) * x`` in ``wide``, stored as ``buf``.
 
-    ``one_minus_decay`` (from `Hyperparams.complement`) avoids the float32 rounding of
-    ``1 - decay`` for a decay near 1.
-
-    The arithmetic runs in float32 at least, so a bf16 moment is read without a param-sized
-    f32 copy in memory (XLA fuses the cast into the elementwise update).
+    ``complement`` is ``1 - decay`` (`optx.Resolved.complement`, exact). Computed as
+    ``buf + (1 - decay) * (x - buf)``: equal in exact arithmetic, within an ulp in float32,
+    and one scalar operand instead of two. `optx.Resolved.moment` maps it over a tree; a
+    transform whose average is of a derived quantity (a gradient difference, a corrected
+    gradient) calls it inside its per-leaf function.
     """
-
-    def one(g, m):
-        wide = wide_dtype(m)
-        g = g.astype(wide)
-        d = jnp.asarray(decay).astype(wide)
-        c = 1 - d if one_minus_decay is None else jnp.asarray(one_minus_decay).astype(wide)
-        term = g if order == 1 else (abs_sq(g) if order == 2 else g**order)
-        return (d * m.astype(wide) + c * term).astype(m.dtype)
-
-    return jax.tree.map(one, updates, moments)
+    b = buf.astype(wide)
+    return (b + complement.astype(wide) * (x.astype(wide) - b)).astype(buf.dtype)
 
 
 def squared_norm(x: jax.Array, dtype: Any = None) -> jax.Array:
@@ -222,7 +216,6 @@ def global_norm(tree: Any) -> jax.Array:
 
 def scale_tree(factor: jax.Array, tree: Any) -> Any:
     """Multiplies every leaf by a scalar, keeping each leaf's dtype."""
-    (factor,) = _xla_cpu.pack_scalars(tree, factor)
 
     def one(x):
         wide = wide_dtype(x)
@@ -255,7 +248,8 @@ def check_structure(call: str, expected: Any, got: Any, *, what: str = "updates"
 
     Runs at trace time only (structures are static), so it costs nothing in a jitted step.
     """
-    if jax.tree.structure(expected) == jax.tree.structure(got):
+    structure_expected: Any = jax.tree.structure(expected)  # jaxlib's PyTreeDef is untyped
+    if structure_expected == jax.tree.structure(got):
         shapes_expected = [jnp.shape(x) for x in jax.tree.leaves(expected)]
         shapes_got = [jnp.shape(x) for x in jax.tree.leaves(got)]
         if shapes_expected == shapes_got:
@@ -297,7 +291,7 @@ def map_unzip(fn, n: int, tree: Any, *rest: Any) -> tuple[Any, ...]:
     Lets one per-leaf function compute a new moment and the update read from it, so the
     update is derived from the moment as stored.
     """
-    treedef = jax.tree.structure(tree)
+    treedef: Any = jax.tree.structure(tree)  # jaxlib's PyTreeDef is untyped
     leaves = [treedef.flatten_up_to(t) for t in (tree, *rest)]
     outputs = [fn(*args) for args in zip(*leaves)]
     return tuple(treedef.unflatten([o[i] for o in outputs]) for i in range(n))

@@ -1,16 +1,13 @@
 """XLA:CPU compile-time tuning, kept out of the algorithms: the one place it lives.
 
-Two measures, both value-preserving (the arithmetic is unchanged, only how XLA sees it):
+`pack_scalars` reads an update's runtime scalars (hyperparameters held in the state, bias
+corrections) back from one vector, so that XLA:CPU compiles one kernel for all same-shaped
+leaves and gathers the scalar prologue into one kernel. It is value-preserving: the
+arithmetic is unchanged, only how XLA sees it.
 
-- `pack_scalars` reads an update's runtime scalars (hyperparameters held in the state,
-  bias corrections) back from one vector, so that XLA:CPU compiles one kernel for all
-  same-shaped leaves and gathers the scalar prologue into one kernel;
-- `scalars_vector` builds such a vector as ``sum(x_i * e_i)``, which fuses where a
-  concatenate of runtime scalars is a kernel of its own.
-
-`benchmarks/kernel_tuning.py` measures both (compile time and kernel count with and without
-them); on GPU and TPU the same HLO compiles to the same fused kernels either way, so they
-neither help nor hurt there.
+`benchmarks/kernel_tuning.py` measures it (kernels, HLO instructions and compile time with
+and without; the numbers are in benchmarks/README.md). On GPU and TPU the same HLO compiles
+to the same fused kernels either way, so it neither helps nor hurts there.
 """
 
 from __future__ import annotations
@@ -19,23 +16,10 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 _LEAVES_PER_SHAPE_TO_PACK = 64  # see pack_scalars
 _FEW_LEAVES_TO_PACK = 16
-
-
-def scalars_vector(scalars: Any) -> jax.Array:
-    """The float32 scalars as one vector, written as ``sum(x_i * e_i)`` instead of a stack.
-
-    Same values (every ``x_i`` is multiplied by exact ones and zeros), but elementwise
-    arithmetic fuses into the kernel that reads the vector, where XLA:CPU compiles a
-    concatenate of runtime scalars as a kernel of its own.
-    """
-    dtype = jnp.result_type(*scalars) if scalars else jnp.float32
-    scalars = [jnp.asarray(x, dtype) for x in scalars]
-    basis = np.eye(len(scalars), dtype=dtype)
-    return sum(x * basis[i] for i, x in enumerate(scalars))
+_ENABLED = {"pack_scalars": True}  # benchmarks/kernel_tuning.py turns it off to measure it
 
 
 def pack_scalars(tree: Any, *scalars: Any) -> tuple[jax.Array, ...]:
@@ -64,6 +48,8 @@ def pack_scalars(tree: Any, *scalars: Any) -> tuple[jax.Array, ...]:
     """
     dtype = jnp.result_type(*scalars)
     values = tuple(jnp.asarray(x, dtype) for x in scalars)
+    if not _ENABLED["pack_scalars"]:
+        return values
     shapes = [(jnp.shape(x), jnp.result_type(x)) for x in jax.tree.leaves(tree)]
     distinct = len(set(shapes))
     repeated = distinct < len(shapes) <= _LEAVES_PER_SHAPE_TO_PACK * distinct
@@ -72,15 +58,3 @@ def pack_scalars(tree: Any, *scalars: Any) -> tuple[jax.Array, ...]:
     finfo = jnp.finfo(dtype)
     vector = jax.lax.reduce_precision(jnp.stack(values, axis=-1), finfo.nexp, finfo.nmant)
     return tuple(vector[..., i] for i in range(len(values)))
-
-
-def inverse_bias_corrections(resolved: Any, names: tuple[str, ...]) -> list[jax.Array]:
-    """``1 / resolved.bias_correction(name)`` for each decay named, on one vector.
-
-    The same values, computed on one `scalars_vector` so XLA:CPU emits one kernel for all
-    the bias corrections instead of one per decay.
-    """
-    from optx._hyperparams import one_minus_power  # noqa: PLC0415 - _hyperparams imports _tree
-
-    complements = [resolved.complement(name) for name in names]
-    return list(1 / one_minus_power(scalars_vector(complements), resolved.count))

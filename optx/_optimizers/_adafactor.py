@@ -9,6 +9,7 @@ import jax.numpy as jnp
 
 from optx import _validate
 from optx._core import GradientTransformation, ScalarOrSchedule, chain, identity
+from optx._hyperparams import shown_as
 from optx._hyperparams_access import rename_hyperparams
 from optx.transforms import (
     add_decayed_weights,
@@ -16,7 +17,7 @@ from optx.transforms import (
     scale_by_factored_rms,
     scale_by_learning_rate,
 )
-from optx.transforms._factored import scale_by_factored_rms_clipped, scale_by_param_block_rms
+from optx.transforms._adafactor import scale_by_factored_rms_clipped, scale_by_param_block_rms
 
 _MIN_PARAM_SCALE = 1e-3  # the paper's epsilon2: a leaf's step scale is at least this
 
@@ -76,9 +77,7 @@ def adafactor(
       Shazeer and Stern, 2018, Adafactor: Adaptive Learning Rates with Sublinear Memory
       Cost, https://arxiv.org/abs/1804.04235
     """
-    call = "optx.adafactor"
     lr = 1.0 if learning_rate is None else learning_rate
-    _validate.check_non_negative(call, "learning_rate", lr)
     moments = (factored, decay_rate, decay_offset, min_dim_size_to_factor, eps)
     if clipping_threshold is None:
         scaling = scale_by_factored_rms(*moments)
@@ -93,10 +92,9 @@ def adafactor(
     if momentum is None:
         momentum_tx = identity()
     else:
-        _validate.check_unit_interval(call, "momentum", momentum)
-        momentum_tx = rename_hyperparams(
-            ema(momentum, debias=False, accumulator_dtype=dtype_momentum), {"decay": "momentum"}
-        )
+        with shown_as({"decay": "momentum"}):
+            momentum_tx = ema(momentum, debias=False, accumulator_dtype=dtype_momentum)
+        momentum_tx = rename_hyperparams(momentum_tx, {"decay": "momentum"})
     return chain(
         scaling,
         param_scale,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from optx import _validate
 from optx._core import GradientTransformation, ScalarOrSchedule, chain
+from optx._hyperparams import shown_as
 from optx._hyperparams_access import rename_hyperparams
 from optx.transforms import (
     add_decayed_weights,
@@ -78,10 +79,11 @@ def dcasgd(
       Zheng et al., 2017, Asynchronous Stochastic Gradient Descent with Delay
       Compensation, https://arxiv.org/abs/1609.08326
     """
-    _validate.check_unit_interval("optx.dcasgd", "momentum", momentum)
+    with shown_as({"decay": "momentum"}):
+        momentum_tx = trace(momentum)
     return chain(
         scale_by_dcasgd(lamda),
         add_decayed_weights(weight_decay),
         scale_by_learning_rate(learning_rate),
-        rename_hyperparams(trace(momentum), {"decay": "momentum"}),
+        rename_hyperparams(momentum_tx, {"decay": "momentum"}),
     )

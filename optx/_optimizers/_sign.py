@@ -7,6 +7,7 @@ from typing import Any
 
 from optx import _validate
 from optx._core import GradientTransformation, ScalarOrSchedule, chain
+from optx._hyperparams import shown_as
 from optx._hyperparams_access import rename_hyperparams
 from optx.transforms import (
     add_decayed_weights,
@@ -91,13 +92,12 @@ def signum(
       Bernstein et al., 2018, signSGD: Compressed Optimisation for Non-Convex Problems,
       https://arxiv.org/abs/1802.04434
     """
-    _validate.check_unit_interval("optx.signum", "beta", beta)  # named as the user wrote it
     decay = [] if weight_decay is None else [add_decayed_weights(weight_decay)]
+    with shown_as({"momentum": "beta"}):  # named as the user wrote it
+        scaling = scale_by_signum(beta, wd_lh, accumulator_dtype=accumulator_dtype)
     return chain(
         *decay,
-        rename_hyperparams(
-            scale_by_signum(beta, wd_lh, accumulator_dtype=accumulator_dtype), {"momentum": "beta"}
-        ),
+        rename_hyperparams(scaling, {"momentum": "beta"}),
         scale_by_learning_rate(learning_rate),
     )
 
@@ -132,6 +132,5 @@ def sign_sgd(
       Bernstein et al., 2018, signSGD: Compressed Optimisation for Non-Convex Problems,
       https://arxiv.org/abs/1802.04434
     """
-    _validate.check_non_negative("optx.sign_sgd", "learning_rate", learning_rate)
     decay = [] if weight_decay is None else [add_decayed_weights(weight_decay)]
     return chain(scale_by_sign(), *decay, scale_by_learning_rate(learning_rate))

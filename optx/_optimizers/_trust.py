@@ -1,77 +1,23 @@
-"""Layer-wise adaptive optimizers: LAMB, LARS (and fastai's LARC), LBSGD, Fromage."""
+"""Layer-wise trust-ratio optimizers: LAMB, LARS (and fastai's LARC), Fromage."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 
-import jax
-import jax.numpy as jnp
-
-from optx import _tree, _validate, _xla_cpu
+from optx import _validate
 from optx._core import GradientTransformation, ScalarOrSchedule, chain
-from optx._hyperparams import Hyperparams, HyperparamsState
+from optx._hyperparams import shown_as
 from optx._hyperparams_access import rename_hyperparams
 from optx._wrappers import masked
 from optx.transforms import (
     add_decayed_weights,
     scale_by_adam,
-    scale_by_lbsgd,
     scale_by_learning_rate,
     scale_by_trust_ratio,
     trace,
 )
-from optx.transforms._adam_common import ema_into
 from optx.transforms._trust import fromage_rescale
-
-
-class _MomentsState(NamedTuple):
-    count: jax.Array
-    mu: Any
-    nu: Any
-    hyperparams: HyperparamsState
-
-
-def _adam_without_bias_correction(b1, b2, eps, eps_root) -> GradientTransformation:
-    """``m / (sqrt(v + eps_root) + eps)`` with undebiased moments (MXNet LAMB's switch)."""
-    call = "optx.lamb"
-    hyperparams = Hyperparams(call, b1=b1, b2=b2, eps=eps, eps_root=eps_root, decays=("b1", "b2"))
-
-    def init(params):
-        return _MomentsState(
-            _tree.zero_count(params),
-            _tree.moments_like(params),
-            _tree.moments_like(params, real=True),
-            hyperparams.init(params),
-        )
-
-    def update(updates, state, params=None, **extra_args):
-        del params, extra_args
-        _tree.check_structure(call, state.mu, updates)
-        h = hyperparams.resolve(state.hyperparams, state.count)
-        c1, c2, root, eps_ = _xla_cpu.pack_scalars(
-            updates,
-            h.complement("b1"),
-            h.complement("b2"),
-            h["eps_root"],
-            h["eps"],
-        )
-
-        def one(g, m, v):
-            wide = _tree.wide_dtype(m)
-            gw = g.astype(wide)
-            m = ema_into(c1, m, gw, wide)
-            rw = _tree.real_dtype(wide)
-            v = ema_into(c2, v, _tree.abs_sq(gw), rw)
-            u = m.astype(wide) / (
-                jnp.sqrt(v.astype(rw) + root.astype(rw)) + eps_.astype(rw)
-            ).astype(wide)
-            return u.astype(g.dtype), m, v
-
-        updates, mu, nu = _tree.map_unzip(one, 3, updates, state.mu, state.nu)
-        return updates, _MomentsState(h.count, mu, nu, h.state)
-
-    return GradientTransformation(init, update)
 
 
 @_validate.public_call("optx.lamb")
@@ -118,17 +64,8 @@ def lamb(
       You et al., 2020, Large Batch Optimization for Deep Learning: Training BERT in 76
       minutes, https://arxiv.org/abs/1904.00962
     """
-    _validate.check_non_negative("optx.lamb", "learning_rate", learning_rate)
-    if bias_correction:
-        moments = scale_by_adam(b1, b2, eps, eps_root)
-    else:
-        for name, value in (("b1", b1), ("b2", b2)):
-            _validate.check_unit_interval("optx.lamb", name, value)
-        _validate.check_non_negative("optx.lamb", "eps", eps)
-        _validate.check_non_negative("optx.lamb", "eps_root", eps_root)
-        moments = _adam_without_bias_correction(b1, b2, eps, eps_root)
     return chain(
-        moments,
+        scale_by_adam(b1, b2, eps, eps_root, bias_correction=bias_correction),
         add_decayed_weights(weight_decay, mask),
         scale_by_trust_ratio(lower_bound=lower_bound, upper_bound=upper_bound, max_ratio=max_ratio),
         scale_by_learning_rate(learning_rate),
@@ -201,8 +138,6 @@ def lars(
       You et al., 2017, Large Batch Training of Convolutional Networks,
       https://arxiv.org/abs/1708.03888
     """
-    _validate.check_non_negative("optx.lars", "learning_rate", learning_rate)
-    _validate.check_unit_interval("optx.lars", "momentum", momentum)
     max_ratio = 1.0 if clip else None
     if paper_ratio:
         if weight_decay_mask is not trust_ratio_mask:
@@ -230,56 +165,12 @@ def lars(
             ),
             ratio,
         )
+    with shown_as({"decay": "momentum"}):
+        momentum_tx = trace(momentum, nesterov=nesterov)
     return chain(
         direction,
         scale_by_learning_rate(learning_rate),
-        rename_hyperparams(trace(momentum, nesterov=nesterov), {"decay": "momentum"}),
-    )
-
-
-@_validate.public_call("optx.lbsgd")
-def lbsgd(
-    learning_rate: ScalarOrSchedule = 0.01,
-    momentum: ScalarOrSchedule = 0.0,
-    weight_decay: ScalarOrSchedule = 0.0,
-    *,
-    warmup_strategy: str = "linear",
-    warmup_epochs: int = 5,
-    batch_scale: int = 1,
-    updates_per_epoch: int = 32,
-    begin_epoch: int = 0,
-) -> GradientTransformation:
-    """MXNet's LBSGD: large-batch SGD emulated by accumulating ``batch_scale`` calls.
-
-    Update rule (see `scale_by_lbsgd` for the warmup factor ``mult``)::
-
-        every batch_scale-th call:  m = momentum * m - lr * mult * (mean(g) + wd * w);  w += m
-        other calls:                w unchanged (zero update)
-
-    ``scale_by_lbsgd(...)`` alone: every ``batch_scale``-th call
-    applies momentum SGD (rate inside the momentum) with the mean of the accumulated
-    gradients and the rate multiplied by a warmup factor ('linear', 'power2', 'sqrt' ramps
-    from 1 to ``batch_scale`` over ``warmup_epochs * updates_per_epoch`` calls, or 'lars',
-    a per-layer ratio); the calls in between return zero updates. Defaults are MXNet's.
-
-    Args:
-      learning_rate, momentum, weight_decay: as `scale_by_lbsgd`.
-      warmup_strategy, warmup_epochs, batch_scale, updates_per_epoch, begin_epoch:
-        keyword-only, as `scale_by_lbsgd`.
-
-    References:
-      Goyal et al., 2017, Accurate, Large Minibatch SGD: Training ImageNet in 1 Hour,
-      https://arxiv.org/abs/1706.02677
-    """
-    return scale_by_lbsgd(
-        learning_rate,
-        momentum,
-        weight_decay,
-        warmup_strategy=warmup_strategy,
-        warmup_epochs=warmup_epochs,
-        batch_scale=batch_scale,
-        updates_per_epoch=updates_per_epoch,
-        begin_epoch=begin_epoch,
+        rename_hyperparams(momentum_tx, {"decay": "momentum"}),
     )
 
 
@@ -306,5 +197,4 @@ def fromage(
       Bernstein et al., 2020, On the distance between two neural networks and the
       stability of learning, https://arxiv.org/abs/2002.03432
     """
-    _validate.check_non_negative("optx.fromage", "learning_rate", learning_rate)
     return chain(scale_by_trust_ratio(min_norm), fromage_rescale(learning_rate))

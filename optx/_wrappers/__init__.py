@@ -15,6 +15,7 @@ from optx._wrappers._averaging import (
     polyak_params,
 )
 from optx._wrappers._cautious import CautiousState, cautious
+from optx._wrappers._conditional import ConditionallyTransformState, conditionally_transform
 from optx._wrappers._finite import (
     ApplyIfFiniteState,
     DynamicLossScale,
@@ -24,6 +25,7 @@ from optx._wrappers._finite import (
     dynamic_loss_scale,
     zero_nans,
 )
+from optx._wrappers._flatten import FlattenState, flatten
 from optx._wrappers._groups import (
     NO_DECAY_RULES,
     ParamGroupsState,
@@ -44,13 +46,7 @@ from optx._wrappers._masking import (
     partition,
     path_rules,
 )
-from optx._wrappers._misc import (
-    ConditionallyTransformState,
-    FlattenState,
-    conditionally_transform,
-    flatten,
-    keep_params_nonnegative,
-)
+from optx._wrappers._nonnegative import keep_params_nonnegative
 from optx._wrappers._precision import (
     MasterWeightsState,
     master_params,
@@ -76,11 +72,9 @@ __all__ = [
     "averaged_params",
     "ema_params",
     "polyak_params",
-    # _cautious
-    "CautiousState",
-    "cautious",
-    # optx.transforms._asgd
-    "asgd_average",
+    # _conditional
+    "ConditionallyTransformState",
+    "conditionally_transform",
     # _finite
     "ApplyIfFiniteState",
     "DynamicLossScale",
@@ -89,6 +83,9 @@ __all__ = [
     "apply_if_finite",
     "dynamic_loss_scale",
     "zero_nans",
+    # _flatten
+    "FlattenState",
+    "flatten",
     # _groups
     "NO_DECAY_RULES",
     "ParamGroupsState",
@@ -106,18 +103,16 @@ __all__ = [
     "masked",
     "partition",
     "path_rules",
-    # _misc
-    "ConditionallyTransformState",
-    "FlattenState",
-    "conditionally_transform",
-    "flatten",
+    # _nonnegative
     "keep_params_nonnegative",
-    # _schedule_free
-    "ScheduleFreeState",
-    "schedule_free",
-    "schedule_free_eval_params",
     # _precision
     "MasterWeightsState",
     "master_params",
     "with_master_weights",
+    "CautiousState",
+    "cautious",
+    "asgd_average",
+    "ScheduleFreeState",
+    "schedule_free",
+    "schedule_free_eval_params",
 ]

@@ -23,7 +23,7 @@ class AccumulateGradientsState(NamedTuple):
       inner_state: the inner optimizer's state.
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in Optax
     micro_step: jax.Array
     weight: jax.Array
     acc: Any
@@ -33,7 +33,7 @@ class AccumulateGradientsState(NamedTuple):
 class ApplyEveryState(NamedTuple):
     """State of `apply_every`: the sum of the updates since the last emission."""
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in Optax
     micro_step: jax.Array
     acc: Any
 

@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from optx import _tree, _validate
+from optx import _constraints, _tree, _validate
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
 
@@ -23,7 +23,7 @@ class EmaParamsState(NamedTuple):
       hyperparams: holds ``decay`` (empty for `polyak_params`).
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in Optax
     decay_product: jax.Array
     average: Any
     hyperparams: HyperparamsState
@@ -41,7 +41,9 @@ def _averager(call: str, hyperparams: Hyperparams, weight_fn, accumulator_dtype:
         )
         sharding = _tree.replicated_sharding(params)
         product = _tree.place(jnp.ones([], _tree.scalar_dtype(params)), sharding)
-        return EmaParamsState(_tree.zero_count(params), product, average, hyperparams.init(params))
+        return EmaParamsState(
+            hyperparams.init_count(params), product, average, hyperparams.init(params)
+        )
 
     def update(updates, state, params=None, **extra_args):
         del extra_args
@@ -100,8 +102,7 @@ def ema_params(
       https://doi.org/10.1137/0330046
     """
     call = "optx.ema_params"
-    _validate.check_unit_interval(call, "decay", decay)
-    hyperparams = Hyperparams(call, decay=decay)
+    hyperparams = Hyperparams(call, constraints={"decay": _constraints.UNIT_INTERVAL}, decay=decay)
 
     def weight_fn(h, count, product):
         d = h["decay"]

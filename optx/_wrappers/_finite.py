@@ -25,7 +25,7 @@ class ApplyIfFiniteState(NamedTuple):
       inner_state: the inner optimizer's state (unchanged by skipped steps).
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in Optax
     notfinite_count: jax.Array
     total_notfinite: jax.Array
     last_finite: jax.Array
@@ -35,7 +35,7 @@ class ApplyIfFiniteState(NamedTuple):
 class ZeroNansState(NamedTuple):
     """State of `zero_nans`: per leaf, whether the last update had a NaN."""
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in Optax
     found_nan: Any
 
 

@@ -36,7 +36,7 @@ _MULTS = ("lr_mult", "wd_mult")
 class ParamGroupsState(NamedTuple):
     """State of the group scaling steps inside `param_groups` (hyperparameters only)."""
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in Optax
     hyperparams: HyperparamsState
 
 
@@ -52,7 +52,7 @@ def _group_scale(call, base_name, base_value, mult_name, mults, labels, *, decay
 
     def init(params):
         group_of(params)
-        return ParamGroupsState(_tree.zero_count(params), hyperparams.init(params))
+        return ParamGroupsState(hyperparams.init_count(params), hyperparams.init(params))
 
     def update(updates, state, params=None, **extra_args):
         del extra_args

@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from optx import _tree, _validate
+from optx import _constraints, _tree, _validate
 from optx._core import GradientTransformation, ScalarOrSchedule, _accepting_extra_args, chain
 from optx._hyperparams import Hyperparams, HyperparamsState
 from optx.transforms import add_decayed_weights, scale_by_learning_rate, scale_by_radam
@@ -23,7 +23,7 @@ class LookaheadState(NamedTuple):
       hyperparams: holds ``slow_step_size``.
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in Optax
     slow: Any
     fast_state: Any
     hyperparams: HyperparamsState
@@ -81,8 +81,11 @@ def lookahead(
     _validate.check_transformation("optx.lookahead", "fast_optimizer", fast_optimizer)
     call = "optx.lookahead"
     _validate.check_int(call, "sync_period", sync_period, low=1)
-    _validate.check_range(call, "slow_step_size", slow_step_size, 0.0, 1.0)
-    hyperparams = Hyperparams(call, slow_step_size=slow_step_size)
+    hyperparams = Hyperparams(
+        call,
+        constraints={"slow_step_size": _constraints.CLOSED_UNIT_INTERVAL},
+        slow_step_size=slow_step_size,
+    )
     fast = fast_optimizer
     fast_update = _accepting_extra_args(fast.update)
 
@@ -91,7 +94,7 @@ def lookahead(
             lambda p: jnp.array(p, dtype=_tree.wide_dtype(jnp.result_type(p)), copy=True), params
         )
         return LookaheadState(
-            _tree.zero_count(params), slow, fast.init(params), hyperparams.init(params)
+            hyperparams.init_count(params), slow, fast.init(params), hyperparams.init(params)
         )
 
     def update(updates, state, params=None, **extra_args):
@@ -173,7 +176,6 @@ def ranger(
       Zhang et al., 2019, Lookahead Optimizer: k steps forward, 1 step back,
       https://arxiv.org/abs/1907.08610
     """
-    _validate.check_non_negative("optx.ranger", "learning_rate", learning_rate)
     fast = chain(
         scale_by_radam(b1, b2, eps, threshold=threshold, softplus_beta=softplus_beta),
         add_decayed_weights(weight_decay, mask),

@@ -85,9 +85,11 @@ def mask_tree(tree: Any, keep: list[bool]) -> Any:
             out.append(unit)
         else:
             out.append(
-                unit_def.unflatten([x if k else MaskedNode() for x, k in zip(leaves, flags)])
+                jax.tree.unflatten(
+                    unit_def, [x if k else MaskedNode() for x, k in zip(leaves, flags)]
+                )
             )
-    return treedef.unflatten(out)
+    return jax.tree.unflatten(treedef, out)
 
 
 def _merge(treedef: Any, parts: list[tuple[list[bool], Any]], default: list) -> Any:
@@ -97,7 +99,7 @@ def _merge(treedef: Any, parts: list[tuple[list[bool], Any]], default: list) -> 
         for i, k in enumerate(keep):
             if k:
                 out[i] = next(sub_leaves)
-    return treedef.unflatten(out)
+    return jax.tree.unflatten(treedef, out)
 
 
 @_validate.public_call("optx.masked")
@@ -230,7 +232,9 @@ def partition(transforms: Mapping[Hashable, GradientTransformation], param_label
 
 def _zero_frozen(keep_frozen: list[bool], updates: Any) -> Any:
     leaves, treedef = jax.tree.flatten(updates)
-    return treedef.unflatten([jnp.zeros_like(x) if k else x for x, k in zip(leaves, keep_frozen)])
+    return jax.tree.unflatten(
+        treedef, [jnp.zeros_like(x) if k else x for x, k in zip(leaves, keep_frozen)]
+    )
 
 
 @_validate.public_call("optx.freeze")
@@ -291,4 +295,4 @@ class _Not:
 
     def __call__(self, params: Any) -> Any:
         flat = resolve_bool_mask("optx.freeze", self.mask, params)
-        return jax.tree.structure(params).unflatten([not x for x in flat])
+        return jax.tree.unflatten(jax.tree.structure(params), [not x for x in flat])

@@ -1,38 +1,32 @@
 """Building blocks: gradient transformations that optimizers chain together."""
 
+from optx.transforms._adabelief import (
+    ScaleByBeliefState as ScaleByBeliefState,
+    scale_by_belief as scale_by_belief,
+)
 from optx.transforms._adadelta import (
     ScaleByAdadeltaState as ScaleByAdadeltaState,
     scale_by_adadelta as scale_by_adadelta,
 )
-from optx.transforms._adam_second_moment import (
-    ScaleByBeliefState as ScaleByBeliefState,
-    ScaleByQhadamState as ScaleByQhadamState,
-    ScaleByYogiState as ScaleByYogiState,
-    scale_by_belief as scale_by_belief,
-    scale_by_qhadam as scale_by_qhadam,
-    scale_by_yogi as scale_by_yogi,
+from optx.transforms._adafactor import (
+    ScaleByFactoredRmsState as ScaleByFactoredRmsState,
+    scale_by_factored_rms as scale_by_factored_rms,
 )
-from optx.transforms._adam_variants import (
+from optx.transforms._adagrad import (
+    ScaleByRssState as ScaleByRssState,
+    scale_by_rss as scale_by_rss,
+)
+from optx.transforms._adam import (
+    ScaleByAdamState as ScaleByAdamState,
+    scale_by_adam as scale_by_adam,
+)
+from optx.transforms._adamax import (
     ScaleByAdamaxState as ScaleByAdamaxState,
-    ScaleByAmsgradState as ScaleByAmsgradState,
-    ScaleByNadamState as ScaleByNadamState,
     scale_by_adamax as scale_by_adamax,
-    scale_by_amsgrad as scale_by_amsgrad,
-    scale_by_nadam as scale_by_nadam,
 )
 from optx.transforms._adan import (
     ScaleByAdanState as ScaleByAdanState,
     scale_by_adan as scale_by_adan,
-)
-from optx.transforms._adaptive import (
-    ScaleByAdamState as ScaleByAdamState,
-    ScaleByRmsState as ScaleByRmsState,
-    ScaleByRssState as ScaleByRssState,
-    ScaleByStddevState as ScaleByStddevState,
-    scale_by_adam as scale_by_adam,
-    scale_by_rms as scale_by_rms,
-    scale_by_rss as scale_by_rss,
-    scale_by_stddev as scale_by_stddev,
 )
 from optx.transforms._ademamix import (
     ScaleByAdemamixState as ScaleByAdemamixState,
@@ -44,22 +38,24 @@ from optx.transforms._adopt import (
     ScaleByAdoptState as ScaleByAdoptState,
     scale_by_adopt as scale_by_adopt,
 )
+from optx.transforms._amsgrad import (
+    ScaleByAmsgradState as ScaleByAmsgradState,
+    scale_by_amsgrad as scale_by_amsgrad,
+)
 from optx.transforms._asgd import (
     ScaleByAsgdState as ScaleByAsgdState,
     scale_by_asgd as scale_by_asgd,
 )
 from optx.transforms._centralize import centralize as centralize
 from optx.transforms._clipping import (
-    ClipByGlobalNormState as ClipByGlobalNormState,
-    ClipState as ClipState,
-    clip as clip,
-    clip_by_global_norm as clip_by_global_norm,
-)
-from optx.transforms._clipping_extra import (
     AdaptiveGradClipState as AdaptiveGradClipState,
     ClipByBlockRmsState as ClipByBlockRmsState,
+    ClipByGlobalNormState as ClipByGlobalNormState,
+    ClipState as ClipState,
     adaptive_grad_clip as adaptive_grad_clip,
+    clip as clip,
     clip_by_block_rms as clip_by_block_rms,
+    clip_by_global_norm as clip_by_global_norm,
 )
 from optx.transforms._dadapt import (
     ScaleByDAdaptAdamWState as ScaleByDAdaptAdamWState,
@@ -68,10 +64,6 @@ from optx.transforms._dadapt import (
 from optx.transforms._decay import (
     AddDecayedWeightsState as AddDecayedWeightsState,
     add_decayed_weights as add_decayed_weights,
-)
-from optx.transforms._factored import (
-    ScaleByFactoredRmsState as ScaleByFactoredRmsState,
-    scale_by_factored_rms as scale_by_factored_rms,
 )
 from optx.transforms._ftml import (
     ScaleByFtmlState as ScaleByFtmlState,
@@ -98,6 +90,10 @@ from optx.transforms._muon import (
     scale_by_muon as scale_by_muon,
     scale_by_shape as scale_by_shape,
 )
+from optx.transforms._nadam import (
+    ScaleByNadamState as ScaleByNadamState,
+    scale_by_nadam as scale_by_nadam,
+)
 from optx.transforms._noise import (
     AddNoiseState as AddNoiseState,
     ScaleBySgldState as ScaleBySgldState,
@@ -122,9 +118,19 @@ from optx.transforms._prodigy import (
     ScaleByProdigyState as ScaleByProdigyState,
     scale_by_prodigy as scale_by_prodigy,
 )
+from optx.transforms._qhadam import (
+    ScaleByQhadamState as ScaleByQhadamState,
+    scale_by_qhadam as scale_by_qhadam,
+)
 from optx.transforms._radam import (
     ScaleByRadamState as ScaleByRadamState,
     scale_by_radam as scale_by_radam,
+)
+from optx.transforms._rms import (
+    ScaleByRmsState as ScaleByRmsState,
+    ScaleByStddevState as ScaleByStddevState,
+    scale_by_rms as scale_by_rms,
+    scale_by_stddev as scale_by_stddev,
 )
 from optx.transforms._rprop import (
     ScaleByRpropState as ScaleByRpropState,
@@ -137,7 +143,6 @@ from optx.transforms._scale import (
     scale as scale,
     scale_by_learning_rate as scale_by_learning_rate,
     scale_by_schedule as scale_by_schedule,
-    scale_by_sign as scale_by_sign,
 )
 from optx.transforms._shampoo import (
     ScaleByShampooState as ScaleByShampooState,
@@ -148,6 +153,7 @@ from optx.transforms._sign import (
     ScaleByLionState as ScaleByLionState,
     ScaleBySignumState as ScaleBySignumState,
     scale_by_lion as scale_by_lion,
+    scale_by_sign as scale_by_sign,
     scale_by_signum as scale_by_signum,
 )
 from optx.transforms._sm3 import (
@@ -163,78 +169,47 @@ from optx.transforms._trust import (
     ScaleByTrustRatioState as ScaleByTrustRatioState,
     scale_by_trust_ratio as scale_by_trust_ratio,
 )
+from optx.transforms._yogi import (
+    ScaleByYogiState as ScaleByYogiState,
+    scale_by_yogi as scale_by_yogi,
+)
 
 __all__ = [
-    # _muon
-    "MuonDimensionNumbers",
-    "ScaleByMuonState",
-    "ScaleByShapeState",
-    "scale_by_muon",
-    "scale_by_shape",
     # _adadelta
     "ScaleByAdadeltaState",
     "scale_by_adadelta",
-    # _ademamix
-    "ScaleByAdemamixState",
-    "ScaleBySimplifiedAdemamixState",
-    "scale_by_ademamix",
-    "scale_by_simplified_ademamix",
-    # _adan
-    "ScaleByAdanState",
-    "scale_by_adan",
-    # _mars
-    "ScaleByMarsState",
-    "scale_by_mars",
-    # _adam_second_moment
+    # _adabelief
     "ScaleByBeliefState",
-    "ScaleByQhadamState",
-    "ScaleByYogiState",
     "scale_by_belief",
-    "scale_by_qhadam",
-    "scale_by_yogi",
-    # _adam_variants
-    "ScaleByAdamaxState",
-    "ScaleByAmsgradState",
-    "ScaleByNadamState",
-    "scale_by_adamax",
-    "scale_by_amsgrad",
-    "scale_by_nadam",
-    # _adaptive
-    "ScaleByAdamState",
-    "ScaleByRmsState",
+    # _adafactor
+    "ScaleByFactoredRmsState",
+    "scale_by_factored_rms",
+    # _adagrad
     "ScaleByRssState",
-    "ScaleByStddevState",
-    "scale_by_adam",
-    "scale_by_rms",
     "scale_by_rss",
-    "scale_by_stddev",
-    # _adopt
-    "ScaleByAdoptState",
-    "scale_by_adopt",
-    # _asgd
-    "ScaleByAsgdState",
-    "scale_by_asgd",
+    # _adam
+    "ScaleByAdamState",
+    "scale_by_adam",
+    # _adamax
+    "ScaleByAdamaxState",
+    "scale_by_adamax",
+    # _amsgrad
+    "ScaleByAmsgradState",
+    "scale_by_amsgrad",
     # _centralize
     "centralize",
     # _clipping
-    "ClipByGlobalNormState",
-    "ClipState",
-    "clip",
-    "clip_by_global_norm",
-    # _clipping_extra
     "AdaptiveGradClipState",
     "ClipByBlockRmsState",
+    "ClipByGlobalNormState",
+    "ClipState",
     "adaptive_grad_clip",
+    "clip",
     "clip_by_block_rms",
-    # _dadapt
-    "ScaleByDAdaptAdamWState",
-    "scale_by_dadapt_adamw",
+    "clip_by_global_norm",
     # _decay
     "AddDecayedWeightsState",
     "add_decayed_weights",
-    # _factored
-    "ScaleByFactoredRmsState",
-    "scale_by_factored_rms",
     # _ftml
     "ScaleByFtmlState",
     "scale_by_ftml",
@@ -246,6 +221,9 @@ __all__ = [
     "TraceState",
     "ema",
     "trace",
+    # _nadam
+    "ScaleByNadamState",
+    "scale_by_nadam",
     # _noise
     "AddNoiseState",
     "ScaleBySgldState",
@@ -262,12 +240,17 @@ __all__ = [
     # _plateau
     "ReduceOnPlateauState",
     "reduce_on_plateau",
-    # _prodigy
-    "ScaleByProdigyState",
-    "scale_by_prodigy",
+    # _qhadam
+    "ScaleByQhadamState",
+    "scale_by_qhadam",
     # _radam
     "ScaleByRadamState",
     "scale_by_radam",
+    # _rms
+    "ScaleByRmsState",
+    "ScaleByStddevState",
+    "scale_by_rms",
+    "scale_by_stddev",
     # _rprop
     "ScaleByRpropState",
     "scale_by_rprop",
@@ -278,24 +261,46 @@ __all__ = [
     "scale",
     "scale_by_learning_rate",
     "scale_by_schedule",
-    "scale_by_sign",
     # _sign
     "ScaleByLionState",
     "ScaleBySignumState",
     "scale_by_lion",
+    "scale_by_sign",
     "scale_by_signum",
-    # _shampoo
-    "ScaleByShampooState",
-    "ShampooLeafState",
-    "scale_by_shampoo",
-    # _soap
-    "ScaleBySoapState",
-    "SoapLeafState",
-    "scale_by_soap",
     # _sm3
     "ScaleBySm3State",
     "scale_by_sm3",
     # _trust
     "ScaleByTrustRatioState",
     "scale_by_trust_ratio",
+    # _yogi
+    "ScaleByYogiState",
+    "scale_by_yogi",
+    "MuonDimensionNumbers",
+    "ScaleByMuonState",
+    "ScaleByShapeState",
+    "scale_by_muon",
+    "scale_by_shape",
+    "ScaleByAdemamixState",
+    "ScaleBySimplifiedAdemamixState",
+    "scale_by_ademamix",
+    "scale_by_simplified_ademamix",
+    "ScaleByAdanState",
+    "scale_by_adan",
+    "ScaleByMarsState",
+    "scale_by_mars",
+    "ScaleByAdoptState",
+    "scale_by_adopt",
+    "ScaleByAsgdState",
+    "scale_by_asgd",
+    "ScaleByDAdaptAdamWState",
+    "scale_by_dadapt_adamw",
+    "ScaleByProdigyState",
+    "scale_by_prodigy",
+    "ScaleByShampooState",
+    "ShampooLeafState",
+    "scale_by_shampoo",
+    "ScaleBySoapState",
+    "SoapLeafState",
+    "scale_by_soap",
 ]

@@ -15,7 +15,7 @@ from optx._hyperparams import Hyperparams, HyperparamsState
 class ScaleByAdadeltaState(NamedTuple):
     """State of `scale_by_adadelta`: running averages of squared gradients and updates."""
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in Optax
     e_g: Any
     e_x: Any
     hyperparams: HyperparamsState
@@ -61,7 +61,7 @@ def scale_by_adadelta(
 
     def init(params):
         return ScaleByAdadeltaState(
-            _tree.zero_count(params),
+            hyperparams.init_count(params),
             _tree.moments_like(params, real=True),
             _tree.moments_like(params, real=True),
             hyperparams.init(params),
@@ -71,21 +71,20 @@ def scale_by_adadelta(
         del params, extra_args
         _tree.check_structure(call, state.e_g, updates)
         h = hyperparams.resolve(state.hyperparams, state.count)
-        one_minus_rho = h.complement("rho")
+        e_g = h.moment("rho", state.e_g, updates, order=2)
 
         def one(g, e_g, e_x):
             wide = _tree.wide_dtype(g)
             gw = g.astype(wide)
             rw = _tree.real_dtype(wide)
             rho_, eps_ = h["rho"].astype(rw), h["eps"].astype(rw)
-            c = one_minus_rho.astype(rw)
-            e_g = (rho_ * e_g.astype(rw) + c * _tree.abs_sq(gw)).astype(e_g.dtype)
+            c = h.complement("rho").astype(rw)
             ratio = jnp.sqrt(e_x.astype(rw) + eps_) * jax.lax.rsqrt(e_g.astype(rw) + eps_)
             u = ratio.astype(wide) * gw
             e_x = (rho_ * e_x.astype(rw) + c * _tree.abs_sq(u)).astype(e_x.dtype)
-            return u.astype(g.dtype), e_g, e_x
+            return u.astype(g.dtype), e_x
 
-        updates, e_g, e_x = _tree.map_unzip(one, 3, updates, state.e_g, state.e_x)
+        updates, e_x = _tree.map_unzip(one, 2, updates, e_g, state.e_x)
         return updates, ScaleByAdadeltaState(h.count, e_g, e_x, h.state)
 
     return GradientTransformation(init, update)

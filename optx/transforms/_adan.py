@@ -10,7 +10,6 @@ import jax.numpy as jnp
 from optx import _tree, _validate
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
-from optx.transforms._adam_common import ema_into
 
 
 class ScaleByAdanState(NamedTuple):
@@ -103,9 +102,9 @@ def scale_by_adan(
             gw = g.astype(wide)
             b2 = h["b2"].astype(wide)
             d = jnp.where(started, gw - prev.astype(wide), jnp.zeros_like(gw))
-            m = ema_into(k1, m, gw, wide)
-            v = ema_into(k2, v, d, wide)
-            n = ema_into(k3, n, _tree.abs_sq(gw + b2 * d), _tree.real_dtype(wide))
+            m = _tree.ema_leaf(k1, m, gw, wide)
+            v = _tree.ema_leaf(k2, v, d, wide)
+            n = _tree.ema_leaf(k3, n, _tree.abs_sq(gw + b2 * d), _tree.real_dtype(wide))
             num = c1.astype(wide) * m.astype(wide) + (b2 * c2.astype(wide)) * v.astype(wide)
             nw = n.astype(_tree.real_dtype(wide))
             denom = jnp.sqrt(c3.astype(nw.dtype) * nw + h["eps_root"].astype(nw.dtype))

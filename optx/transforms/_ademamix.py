@@ -10,7 +10,6 @@ import jax.numpy as jnp
 from optx import _constraints, _tree, _validate
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
-from optx.transforms._adam_common import ema_into
 
 
 class ScaleByAdemamixState(NamedTuple):
@@ -128,9 +127,9 @@ def scale_by_ademamix(
         def one(g, m1, m2, v):
             wide = _tree.wide_dtype(g)
             gw = g.astype(wide)
-            m1 = ema_into(k1, m1, gw, wide)
-            m2 = ema_into(k3, m2, gw, wide)
-            v = ema_into(k2, v, _tree.abs_sq(gw), _tree.real_dtype(wide))
+            m1 = _tree.ema_leaf(k1, m1, gw, wide)
+            m2 = _tree.ema_leaf(k3, m2, gw, wide)
+            v = _tree.ema_leaf(k2, v, _tree.abs_sq(gw), _tree.real_dtype(wide))
             num = c1.astype(wide) * m1.astype(wide) + h["alpha"].astype(wide) * m2.astype(wide)
             vw = v.astype(wide)
             denom = jnp.sqrt(c2.astype(vw.dtype) * vw + h["eps_root"].astype(vw.dtype))
@@ -224,7 +223,7 @@ def scale_by_simplified_ademamix(
             wide = _tree.wide_dtype(g)
             gw = g.astype(wide)
             m = (h["b1"].astype(wide) * m.astype(wide) + gw).astype(m.dtype)
-            v = ema_into(k2, v, _tree.abs_sq(gw), _tree.real_dtype(wide))
+            v = _tree.ema_leaf(k2, v, _tree.abs_sq(gw), _tree.real_dtype(wide))
             num = m.astype(wide) + h["alpha"].astype(wide) * gw
             vw = v.astype(wide)
             denom = jnp.sqrt(c2.astype(vw.dtype) * vw + h["eps_root"].astype(vw.dtype))

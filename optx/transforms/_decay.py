@@ -16,11 +16,10 @@ from optx._paths import as_labeller, resolve_bool_mask
 class AddDecayedWeightsState(NamedTuple):
     """State of `add_decayed_weights`.
 
-    ``count`` is the number of updates done while a schedule drives a hyperparameter;
-    with constants only it stays where it was (see `Hyperparams.next_count`).
+    ``count`` is the number of updates so far.
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in Optax
     hyperparams: HyperparamsState
 
 
@@ -35,7 +34,7 @@ def resolve_mask(call: str, mask: Any, params: Any) -> Any:
       ValueError: the mask's structure differs from the params' (the message names paths).
     """
     flat = resolve_bool_mask(call, as_labeller(mask), params)
-    return jax.tree.structure(params).unflatten(flat)
+    return jax.tree.unflatten(jax.tree.structure(params), flat)
 
 
 @_validate.public_call("optx.add_decayed_weights")
@@ -78,7 +77,7 @@ def add_decayed_weights(
     def init(params):
         if mask is not None:
             resolve_mask(call, mask, params)
-        return AddDecayedWeightsState(_tree.zero_count(params), hyperparams.init(params))
+        return AddDecayedWeightsState(hyperparams.init_count(params), hyperparams.init(params))
 
     def update(updates, state, params=None, **extra_args):
         del extra_args

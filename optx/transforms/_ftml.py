@@ -15,7 +15,7 @@ from optx._hyperparams import Hyperparams, HyperparamsState
 class ScaleByFtmlState(NamedTuple):
     """State of `scale_by_ftml`: MXNet's ``d``, ``v`` and ``z`` (all start at 0)."""
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in Optax
     d: Any
     v: Any
     z: Any
@@ -77,7 +77,7 @@ def scale_by_ftml(
 
     def init(params):
         return ScaleByFtmlState(
-            _tree.zero_count(params),
+            hyperparams.init_count(params),
             _tree.moments_like(params, real=True),
             _tree.moments_like(params, real=True),
             _tree.moments_like(params),
@@ -90,25 +90,23 @@ def scale_by_ftml(
         _tree.check_structure(call, state.v, updates)
         _tree.check_structure(call, state.v, params, what="params")
         h = hyperparams.resolve(state.hyperparams, state.count)
-        count = h.count
+        nu = h.moment("b2", state.v, updates, order=2)
         d_scale = h.bias_correction("b1") / h["learning_rate"]
         c2 = 1 / h.bias_correction("b2")
         one_minus_b1 = h.complement("b1")
-        one_minus_b2 = h.complement("b2")
 
         def one(g, d, v, z, w):
             wide = _tree.wide_dtype(g)
             gw, ww = g.astype(wide), w.astype(wide)
             rw = _tree.real_dtype(wide)
-            b1_, b2_ = h["b1"].astype(wide), h["b2"].astype(rw)
-            v = (b2_ * v.astype(rw) + one_minus_b2.astype(rw) * _tree.abs_sq(gw)).astype(v.dtype)
+            b1_ = h["b1"].astype(wide)
             d_new = (d_scale * (jnp.sqrt(c2 * v.astype(rw)) + h["eps"])).astype(d.dtype)
             sigma = (d_new.astype(rw) - h["b1"].astype(rw) * d.astype(rw)).astype(wide)
             z = (b1_ * z.astype(wide) + one_minus_b1.astype(wide) * gw - sigma * ww).astype(z.dtype)
             u = -z.astype(wide) / d_new.astype(wide) - ww
-            return u.astype(g.dtype), d_new, v, z
+            return u.astype(g.dtype), d_new, z
 
-        updates, d, v, z = _tree.map_unzip(one, 4, updates, state.d, state.v, state.z, params)
-        return updates, ScaleByFtmlState(count, d, v, z, h.state)
+        updates, d, z = _tree.map_unzip(one, 3, updates, state.d, nu, state.z, params)
+        return updates, ScaleByFtmlState(h.count, d, nu, z, h.state)
 
     return GradientTransformation(init, update)

@@ -17,7 +17,7 @@ WARMUP_STRATEGIES = ("linear", "power2", "sqrt", "lars")
 class ScaleByLbsgdState(NamedTuple):
     """State of `scale_by_lbsgd`: accumulated gradients (``()`` when batch_scale is 1)."""
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in Optax
     cum_grad: Any
     trace: Any
     hyperparams: HyperparamsState
@@ -106,7 +106,10 @@ def scale_by_lbsgd(
     def init(params):
         cum = _tree.moments_like(params) if scale > 1 else ()
         return ScaleByLbsgdState(
-            _tree.zero_count(params), cum, _tree.moments_like(params), hyperparams.init(params)
+            hyperparams.init_count(params),
+            cum,
+            _tree.moments_like(params),
+            hyperparams.init(params),
         )
 
     def update(updates, state, params=None, **extra_args):

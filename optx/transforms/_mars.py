@@ -10,7 +10,6 @@ import jax.numpy as jnp
 from optx import _constraints, _tree, _validate
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
-from optx.transforms._adam_common import ema_into
 
 _FORMS = ("adamw", "lion")
 _SIGN_RULE = "the Lion form's step is sign(m) per element, undefined on complex numbers"
@@ -148,11 +147,11 @@ def scale_by_mars(
         def one(g, m, prev, v=None):
             wide = _tree.wide_dtype(g)
             c = clip.astype(wide) * corrected(g, prev)
-            m = ema_into(k1, m, c, wide)
+            m = _tree.ema_leaf(k1, m, c, wide)
             new_prev = g.astype(prev.dtype)
             if lion:
                 return jnp.sign(m.astype(wide)).astype(g.dtype), m, new_prev
-            v = ema_into(h.complement("b2"), v, _tree.abs_sq(c), _tree.real_dtype(wide))
+            v = _tree.ema_leaf(h.complement("b2"), v, _tree.abs_sq(c), _tree.real_dtype(wide))
             vw = v.astype(_tree.real_dtype(wide))
             denom = jnp.sqrt(c2.astype(vw.dtype) * vw + h["eps_root"].astype(vw.dtype))
             u = c1.astype(wide) * m.astype(wide) / (denom + h["eps"].astype(vw.dtype)).astype(wide)

@@ -7,19 +7,19 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from optx import _complex, _constraints, _tree, _validate
+from optx import _constraints, _tree, _validate
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
+from optx._tree import moments_like
 
 
 class TraceState(NamedTuple):
     """State of `trace`: the momentum buffer.
 
-    ``count`` is the number of updates done while a schedule drives a hyperparameter;
-    with constants only it stays where it was (see `Hyperparams.next_count`).
+    ``count`` is the number of updates so far.
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in Optax
     trace: Any
     hyperparams: HyperparamsState
 
@@ -27,7 +27,7 @@ class TraceState(NamedTuple):
 class EmaState(NamedTuple):
     """State of `ema`: the moving average."""
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in Optax
     ema: Any
     hyperparams: HyperparamsState
 
@@ -74,20 +74,21 @@ def trace(
     _validate.check_float_dtype(
         "optx.trace", "accumulator_dtype", accumulator_dtype, complex_ok=True
     )
-    damped = {}
-    if dampening is not None:
-        _validate.check_range("optx.trace", "dampening", dampening, 0.0, 1.0)
-        damped = {"dampening": dampening}
+    damped = {} if dampening is None else {"dampening": dampening}
+    constraints = {
+        "decay": _constraints.UNIT_INTERVAL,
+        "dampening": _constraints.CLOSED_UNIT_INTERVAL,
+    }
     hyperparams = Hyperparams(
-        "optx.trace", constraints={"decay": _constraints.UNIT_INTERVAL}, decay=decay, **damped
+        "optx.trace",
+        constraints={k: constraints[k] for k in ("decay", *damped)},
+        decay=decay,
+        **damped,
     )
 
     def init(params):
-        return TraceState(
-            _tree.zero_count(params),
-            _complex.first_moments_like(params, accumulator_dtype),
-            hyperparams.init(params),
-        )
+        trace = _first_moments(params, accumulator_dtype)
+        return TraceState(hyperparams.init_count(params), trace, hyperparams.init(params))
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
@@ -134,25 +135,21 @@ def ema(
     hyperparams = Hyperparams("optx.ema", decay=decay, decays=("decay",))
 
     def init(params):
-        return EmaState(
-            _tree.zero_count(params),
-            _complex.first_moments_like(params, accumulator_dtype),
-            hyperparams.init(params),
-        )
+        average = _first_moments(params, accumulator_dtype)
+        return EmaState(hyperparams.init_count(params), average, hyperparams.init(params))
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
         _tree.check_structure("optx.ema", state.ema, updates)
-        values = hyperparams.resolve(state.hyperparams, state.count)
-        count = values.count
-        new_ema = _tree.moment(updates, state.ema, values["decay"], 1, values.complement("decay"))
-        correction = 1 / values.bias_correction("decay") if debias else 1.0
+        h = hyperparams.resolve(state.hyperparams, state.count)
+        new_ema = h.moment("decay", state.ema, updates)
+        correction = 1 / h.bias_correction("decay") if debias else 1.0
         updates = jax.tree.map(
             lambda e, g: (e.astype(_tree.wide_dtype(e)) * _as(correction, e)).astype(g.dtype),
             new_ema,
             updates,
         )
-        return updates, EmaState(count, new_ema, values.state)
+        return updates, EmaState(h.count, new_ema, h.state)
 
     return GradientTransformation(init, update)
 
@@ -160,3 +157,8 @@ def ema(
 def _as(scalar: Any, x: jax.Array) -> Any:
     """A real scalar correction cast to ``x``'s wide dtype (complex for complex ``x``)."""
     return jnp.asarray(scalar).astype(_tree.wide_dtype(x))
+
+
+def _first_moments(params: Any, dtype: Any) -> Any:
+    """Zeros like ``params`` in ``dtype``, by default each leaf's (bf16 stays bf16, as Optax)."""
+    return _tree.zeros_like(params) if dtype is None else moments_like(params, dtype)

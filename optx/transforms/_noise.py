@@ -23,7 +23,7 @@ from optx._hyperparams import Hyperparams, HyperparamsState
 class AddNoiseState(NamedTuple):
     """State of `add_noise`: the PRNG key data."""
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in Optax
     rng_key: jax.Array
     hyperparams: HyperparamsState
 
@@ -31,7 +31,7 @@ class AddNoiseState(NamedTuple):
 class ScaleBySgldState(NamedTuple):
     """State of `scale_by_sgld`: the PRNG key data."""
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in Optax
     rng_key: jax.Array
     hyperparams: HyperparamsState
 
@@ -69,7 +69,7 @@ def _normal_like(key: jax.Array, tree: Any) -> Any:
     leaves, treedef = jax.tree.flatten(tree)
     keys = jax.random.split(key, max(len(leaves), 1))
     noise = [jax.random.normal(k, jnp.shape(x), _tree.wide_dtype(x)) for k, x in zip(keys, leaves)]
-    return treedef.unflatten(noise)
+    return jax.tree.unflatten(treedef, noise)
 
 
 @_validate.public_call("optx.add_noise")
@@ -113,7 +113,7 @@ def add_noise(
 
     def init(params):
         key = _tree.place(key_data, _tree.replicated_sharding(params))
-        return AddNoiseState(_tree.zero_count(params), key, hyperparams.init(params))
+        return AddNoiseState(hyperparams.init_count(params), key, hyperparams.init(params))
 
     def update(updates, state, params=None, **extra_args):
         del params
@@ -162,7 +162,7 @@ def scale_by_sgld(learning_rate: ScalarOrSchedule = 0.01, key: Any = 0) -> Gradi
 
     def init(params):
         key = _tree.place(key_data, _tree.replicated_sharding(params))
-        return ScaleBySgldState(_tree.zero_count(params), key, hyperparams.init(params))
+        return ScaleBySgldState(hyperparams.init_count(params), key, hyperparams.init(params))
 
     def update(updates, state, params=None, **extra_args):
         del params

@@ -15,7 +15,7 @@ from optx._hyperparams import Hyperparams, HyperparamsState
 class ScaleByNovogradState(NamedTuple):
     """State of `scale_by_novograd`: the momentum and one second moment per leaf."""
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in Optax
     mu: Any
     nu: Any
     hyperparams: HyperparamsState
@@ -86,7 +86,7 @@ def scale_by_novograd(
     def init(params):
         nu = jax.tree.map(lambda p: _tree.zeros_reduced(p, (), _second_moment_dtype(p)), params)
         return ScaleByNovogradState(
-            _tree.zero_count(params),
+            hyperparams.init_count(params),
             _tree.moments_like(params, mu_dtype),
             nu,
             hyperparams.init(params),

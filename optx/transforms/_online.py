@@ -15,7 +15,7 @@ from optx._hyperparams import Hyperparams, HyperparamsState
 class ScaleByFtrlState(NamedTuple):
     """State of `scale_by_ftrl`: the accumulated ``z`` and squared-gradient sum ``n``."""
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in Optax
     z: Any
     n: Any
     hyperparams: HyperparamsState
@@ -24,7 +24,7 @@ class ScaleByFtrlState(NamedTuple):
 class ScaleByDcasgdState(NamedTuple):
     """State of `scale_by_dcasgd`: the weights seen at the previous update."""
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in Optax
     prev_params: Any
     hyperparams: HyperparamsState
 
@@ -87,7 +87,7 @@ def scale_by_ftrl(
 
     def init(params):
         return ScaleByFtrlState(
-            _tree.zero_count(params),
+            hyperparams.init_count(params),
             _tree.moments_like(params),
             _tree.moments_like(params, real=True),
             hyperparams.init(params),
@@ -156,7 +156,7 @@ def scale_by_dcasgd(lamda: ScalarOrSchedule = 0.04) -> GradientTransformation:
 
     def init(params):
         prev = jax.tree.map(lambda p: jnp.array(p, copy=True), params)
-        return ScaleByDcasgdState(_tree.zero_count(params), prev, hyperparams.init(params))
+        return ScaleByDcasgdState(hyperparams.init_count(params), prev, hyperparams.init(params))
 
     def update(updates, state, params=None, **extra_args):
         del extra_args

@@ -27,7 +27,7 @@ class ReduceOnPlateauState(NamedTuple):
         (read it with `optx.get_hyperparams`; setting it resets the multiplier).
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in Optax
     best_value: jax.Array
     plateau_count: jax.Array
     cooldown_count: jax.Array

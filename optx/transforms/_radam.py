@@ -10,13 +10,13 @@ import jax.numpy as jnp
 from optx import _constraints, _tree, _validate
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
-from optx.transforms._adam_common import ema_into
+from optx._tree import moments_like
 
 
 class ScaleByRadamState(NamedTuple):
     """State of `scale_by_radam`: both moments."""
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in Optax
     mu: Any
     nu: Any
     hyperparams: HyperparamsState
@@ -101,25 +101,20 @@ def scale_by_radam(
     )
 
     def init(params):
-        return ScaleByRadamState(
-            _tree.zero_count(params),
-            _tree.moments_like(params),
-            _tree.moments_like(params, real=True),
-            hyperparams.init(params),
-        )
+        mu, nu = moments_like(params), moments_like(params, real=True)
+        return ScaleByRadamState(hyperparams.init_count(params), mu, nu, hyperparams.init(params))
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
         _tree.check_structure(call, state.mu, updates)
         h = hyperparams.resolve(state.hyperparams, state.count)
-        count = h.count
-        t = count.astype(h["b2"].dtype)
+        mu = h.moment("b1", state.mu, updates)
+        nu = h.moment("b2", state.nu, updates, order=2)
+        t = h.count.astype(h["b2"].dtype)
         c1 = 1 / h.bias_correction("b1")
         corr2 = h.bias_correction("b2")
         c2 = 1 / corr2
-        one_minus_b1 = h.complement("b1")
-        one_minus_b2 = h.complement("b2")
-        rho_inf = 2 / one_minus_b2 - 1
+        rho_inf = 2 / h.complement("b2") - 1
         rho = rho_inf - 2 * t * (1 - corr2) / corr2
         rectify = rho >= h["threshold"]
         ratio = (rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho)
@@ -129,10 +124,7 @@ def scale_by_radam(
 
         def one(g, m, v):
             wide = _tree.wide_dtype(g)
-            gw = g.astype(wide)
             rw = _tree.real_dtype(wide)
-            m = ema_into(one_minus_b1, m, gw, wide)
-            v = ema_into(one_minus_b2, v, _tree.abs_sq(gw), rw)
             m_hat = c1.astype(wide) * m.astype(wide)
             if eps_hat:
                 denom = (jnp.sqrt(v.astype(rw) + h["eps_root"]) + h["eps"]) * jnp.sqrt(c2)
@@ -142,9 +134,9 @@ def scale_by_radam(
                 smooth = jnp.logaddexp(safe_beta * denom, 0.0) / safe_beta
                 denom = jnp.where(beta > 0, smooth, denom)
             u = jnp.where(rectify, r.astype(wide) * m_hat / denom.astype(wide), m_hat)
-            return u.astype(g.dtype), m, v
+            return u.astype(g.dtype)
 
-        updates, mu, nu = _tree.map_unzip(one, 3, updates, state.mu, state.nu)
-        return updates, ScaleByRadamState(count, mu, nu, h.state)
+        updates = jax.tree.map(one, updates, mu, nu)
+        return updates, ScaleByRadamState(h.count, mu, nu, h.state)
 
     return GradientTransformation(init, update)

@@ -15,7 +15,7 @@ from optx._hyperparams import Hyperparams, HyperparamsState
 class ScaleByRpropState(NamedTuple):
     """State of `scale_by_rprop`: step sizes and the sign of the last gradient used."""
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in Optax
     step_sizes: Any
     prev_sign: Any
     hyperparams: HyperparamsState
@@ -104,7 +104,7 @@ def scale_by_rprop(
             lambda x: jnp.full_like(x, first.astype(x.dtype)), _tree.moments_like(params)
         )
         signs = _tree.zeros_like(params, jnp.int8)
-        return ScaleByRpropState(_tree.zero_count(params), steps, signs, hp)
+        return ScaleByRpropState(hyperparams.init_count(params), steps, signs, hp)
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args

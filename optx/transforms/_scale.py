@@ -1,25 +1,23 @@
-"""Scaling transforms: by a constant, a learning rate, a schedule, or the sign."""
+"""Scaling transforms: by a constant, a learning rate or a schedule."""
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
 import jax
-import jax.numpy as jnp
 
 from optx import _tree, _validate
-from optx._core import EmptyState, GradientTransformation, ScalarOrSchedule
+from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
 
 
 class ScaleState(NamedTuple):
     """State of `scale`, `scale_by_schedule` and `scale_by_learning_rate`.
 
-    ``count`` is the number of updates done while a schedule drives a hyperparameter;
-    with constants only it stays where it was (see `Hyperparams.next_count`).
+    ``count`` is the number of updates so far.
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in Optax
     hyperparams: HyperparamsState
 
 
@@ -31,7 +29,7 @@ def _scaler(call: str, name: str, value: ScalarOrSchedule, sign: float) -> Gradi
     hyperparams = Hyperparams(call, **{name: value})
 
     def init(params):
-        return ScaleState(_tree.zero_count(params), hyperparams.init(params))
+        return ScaleState(hyperparams.init_count(params), hyperparams.init(params))
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
@@ -105,35 +103,3 @@ def scale_by_learning_rate(
     return _scaler(
         "optx.scale_by_learning_rate", "learning_rate", learning_rate, -1.0 if flip_sign else 1.0
     )
-
-
-def scale_by_sign() -> GradientTransformation:
-    """Replaces each update by its sign. Keeps no state.
-
-    Update rule: ``u = sign(g)`` (0 where ``g`` is 0).
-
-    Examples:
-      >>> import jax.numpy as jnp, optx
-      >>> tx = optx.scale_by_sign()
-      >>> tx.update(jnp.array([-3.0, 0.0, 0.5]), tx.init(None))[0]
-      Array([-1.,  0.,  1.], dtype=float32)
-
-    Raises:
-      TypeError: at ``init``, for complex params (sign(z) of a complex z is z / |z|).
-    """
-    public = _validate.current_call("optx.scale_by_sign")
-
-    def init(params):
-        _validate.refuse_complex(
-            public,
-            params,
-            "the step is sign(g) per element (+1 or -1), and sign(z) of a complex z is z / |z|, "
-            "not a choice between two directions",
-        )
-        return EmptyState()
-
-    def update(updates, state, params=None, **extra_args):
-        del params, extra_args
-        return jax.tree.map(jnp.sign, updates), state
-
-    return GradientTransformation(init, update)

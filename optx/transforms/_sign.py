@@ -1,4 +1,4 @@
-"""Sign-based scaling: Lion and Signum (momentum followed by the sign)."""
+"""Sign-based scaling: the sign alone (signSGD), Lion and Signum (momentum followed by the sign)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import jax
 import jax.numpy as jnp
 
 from optx import _constraints, _tree, _validate, _xla_cpu
-from optx._core import GradientTransformation, ScalarOrSchedule
+from optx._core import EmptyState, GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
-from optx.transforms._adam_common import ema_into
+from optx._tree import moments_like
 
 _SIGN_RULE = (
     "the step is sign(...) per element (+1 or -1), and sign(z) of a complex z is z / |z|, "
@@ -21,11 +21,10 @@ _SIGN_RULE = (
 class ScaleByLionState(NamedTuple):
     """State of `scale_by_lion`: the momentum.
 
-    ``count`` is the number of updates done while a schedule drives a hyperparameter;
-    with constants only it stays where it was (see `Hyperparams.next_count`).
+    ``count`` is the number of updates so far.
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in Optax
     mu: Any
     hyperparams: HyperparamsState
 
@@ -33,11 +32,10 @@ class ScaleByLionState(NamedTuple):
 class ScaleBySignumState(NamedTuple):
     """State of `scale_by_signum`: the momentum.
 
-    ``count`` is the number of updates done while a schedule drives a hyperparameter;
-    with constants only it stays where it was (see `Hyperparams.next_count`).
+    ``count`` is the number of updates so far.
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in Optax
     mu: Any
     hyperparams: HyperparamsState
 
@@ -95,26 +93,25 @@ def scale_by_lion(
 
     def init(params):
         _validate.refuse_complex(public, params, _SIGN_RULE)
-        return ScaleByLionState(
-            _tree.zero_count(params), _tree.moments_like(params, mu_dtype), hyperparams.init(params)
-        )
+        mu = moments_like(params, mu_dtype)
+        return ScaleByLionState(hyperparams.init_count(params), mu, hyperparams.init(params))
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
         _tree.check_structure(call, state.mu, updates)
         h = hyperparams.resolve(state.hyperparams, state.count)
-        one_minus_b2, b1, b2_minus_b1 = _xla_cpu.pack_scalars(
-            updates, h.complement("b2"), h["b1"], h["b2"] - h["b1"]
-        )
+        mu = h.moment("b2", state.mu, updates)
+        # sign(b1 m + (1 - b1) g) of the old m is sign(b1 m' + (b2 - b1) g) of the new one
+        b1, b2_minus_b1 = _xla_cpu.pack_scalars(updates, h["b1"], h["b2"] - h["b1"])
 
         def one(g, m):
             wide = _tree.wide_dtype(m)
-            gw = g.astype(wide)
-            m = ema_into(one_minus_b2, m, gw, wide)
-            u = jnp.sign(b1.astype(wide) * m.astype(wide) + b2_minus_b1.astype(wide) * gw)
-            return u.astype(g.dtype), m
+            u = jnp.sign(
+                b1.astype(wide) * m.astype(wide) + b2_minus_b1.astype(wide) * g.astype(wide)
+            )
+            return u.astype(g.dtype)
 
-        updates, mu = _tree.map_unzip(one, 2, updates, state.mu)
+        updates = jax.tree.map(one, updates, mu)
         return updates, ScaleByLionState(h.count, mu, h.state)
 
     return GradientTransformation(init, update)
@@ -156,20 +153,15 @@ def scale_by_signum(
     """
     call = "optx.scale_by_signum"
     _validate.check_float_dtype(call, "accumulator_dtype", accumulator_dtype)
-    specs = {"momentum": momentum}
-    if wd_lh is not None:
-        _validate.check_non_negative(call, "wd_lh", wd_lh)
-        specs["wd_lh"] = wd_lh
-    hyperparams = Hyperparams(call, decays=("momentum",), **specs)
+    specs = {"momentum": momentum} if wd_lh is None else {"momentum": momentum, "wd_lh": wd_lh}
+    constraints = {} if wd_lh is None else {"wd_lh": _constraints.NON_NEGATIVE}
+    hyperparams = Hyperparams(call, decays=("momentum",), constraints=constraints, **specs)
     public = _validate.current_call(call)
 
     def init(params):
         _validate.refuse_complex(public, params, _SIGN_RULE)
-        return ScaleBySignumState(
-            _tree.zero_count(params),
-            _tree.moments_like(params, accumulator_dtype),
-            hyperparams.init(params),
-        )
+        mu = moments_like(params, accumulator_dtype)
+        return ScaleBySignumState(hyperparams.init_count(params), mu, hyperparams.init(params))
 
     def update(updates, state, params=None, **extra_args):
         del extra_args
@@ -178,19 +170,48 @@ def scale_by_signum(
             _tree.require_params(call, params)
             _tree.check_structure(call, state.mu, params, what="params")
         h = hyperparams.resolve(state.hyperparams, state.count)
-        one_minus_mu = h.complement("momentum")
+        mu = h.moment("momentum", state.mu, updates)
 
         def one(g, m, *w):
             wide = _tree.wide_dtype(m)
-            mu, c = h["momentum"].astype(wide), one_minus_mu.astype(wide)
-            m = (mu * m.astype(wide) + c * g.astype(wide)).astype(m.dtype)
             u = jnp.sign(m.astype(wide))
             if w:
                 u = u + h["wd_lh"].astype(wide) * w[0].astype(wide)
-            return u.astype(g.dtype), m
+            return u.astype(g.dtype)
 
-        rest = (params,) if wd_lh is not None else ()
-        updates, mu = _tree.map_unzip(one, 2, updates, state.mu, *rest)
+        updates = jax.tree.map(one, updates, mu, *((params,) if wd_lh is not None else ()))
         return updates, ScaleBySignumState(h.count, mu, h.state)
+
+    return GradientTransformation(init, update)
+
+
+def scale_by_sign() -> GradientTransformation:
+    """Replaces each update by its sign. Keeps no state.
+
+    Update rule: ``u = sign(g)`` (0 where ``g`` is 0).
+
+    Examples:
+      >>> import jax.numpy as jnp, optx
+      >>> tx = optx.scale_by_sign()
+      >>> tx.update(jnp.array([-3.0, 0.0, 0.5]), tx.init(None))[0]
+      Array([-1.,  0.,  1.], dtype=float32)
+
+    Raises:
+      TypeError: at ``init``, for complex params (sign(z) of a complex z is z / |z|).
+    """
+    public = _validate.current_call("optx.scale_by_sign")
+
+    def init(params):
+        _validate.refuse_complex(
+            public,
+            params,
+            "the step is sign(g) per element (+1 or -1), and sign(z) of a complex z is z / |z|, "
+            "not a choice between two directions",
+        )
+        return EmptyState()
+
+    def update(updates, state, params=None, **extra_args):
+        del params, extra_args
+        return jax.tree.map(jnp.sign, updates), state
 
     return GradientTransformation(init, update)

@@ -24,7 +24,7 @@ class ScaleBySm3State(NamedTuple):
       hyperparams: ``b1``, ``b2``, ``eps``.
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in Optax
     accumulators: Any
     mu: Any
     hyperparams: HyperparamsState
@@ -94,7 +94,7 @@ def scale_by_sm3(
     def init(params):
         accumulators = jax.tree.map(_accumulators_like, params)
         return ScaleBySm3State(
-            _tree.zero_count(params),
+            hyperparams.init_count(params),
             accumulators,
             _tree.moments_like(params),
             hyperparams.init(params),
@@ -106,9 +106,8 @@ def scale_by_sm3(
         h = hyperparams.resolve(state.hyperparams, state.count)
         b2_ = h["b2"]
         c = jnp.where(b2_ < 1, h.complement("b2"), 1.0)
-        one_minus_b1 = h.complement("b1")
 
-        def one(g, accumulators, m):
+        def one(g, accumulators):
             wide = _tree.wide_dtype(g)
             gw = g.astype(wide)
             ndim = gw.ndim
@@ -128,12 +127,11 @@ def scale_by_sm3(
                     for axis, acc in enumerate(accumulators)
                 )
             inverse = jax.lax.rsqrt(s + h["eps"].astype(rw)).astype(wide)
-            normalized = jnp.where(s > 0, gw * inverse, 0.0)
-            b1_ = h["b1"].astype(wide)
-            m = (b1_ * m.astype(wide) + one_minus_b1.astype(wide) * normalized).astype(m.dtype)
-            return m.astype(g.dtype), new_accumulators, m
+            return jnp.where(s > 0, gw * inverse, 0.0), new_accumulators
 
-        updates, accumulators, mu = _tree.map_unzip(one, 3, updates, state.accumulators, state.mu)
+        normalized, accumulators = _tree.map_unzip(one, 2, updates, state.accumulators)
+        mu = h.moment("b1", state.mu, normalized)
+        updates = jax.tree.map(lambda g, m: m.astype(g.dtype), updates, mu)
         return updates, ScaleBySm3State(h.count, accumulators, mu, h.state)
 
     return GradientTransformation(init, update)

@@ -17,22 +17,20 @@ from optx.transforms._decay import resolve_mask
 class ScaleByTrustRatioState(NamedTuple):
     """State of `scale_by_trust_ratio`.
 
-    ``count`` is the number of updates done while a schedule drives a hyperparameter;
-    with constants only it stays where it was (see `Hyperparams.next_count`).
+    ``count`` is the number of updates so far.
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in Optax
     hyperparams: HyperparamsState
 
 
 class FromageState(NamedTuple):
     """State of the rescaling step inside `optx.fromage`.
 
-    ``count`` is the number of updates done while a schedule drives a hyperparameter;
-    with constants only it stays where it was (see `Hyperparams.next_count`).
+    ``count`` is the number of updates so far.
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in Optax
     hyperparams: HyperparamsState
 
 
@@ -119,7 +117,7 @@ def scale_by_trust_ratio(
     def init(params):
         if mask is not None:
             resolve_mask(call, mask, params)
-        return ScaleByTrustRatioState(_tree.zero_count(params), hyperparams.init(params))
+        return ScaleByTrustRatioState(hyperparams.init_count(params), hyperparams.init(params))
 
     def update(updates, state, params=None, **extra_args):
         del extra_args
@@ -172,7 +170,7 @@ def fromage_rescale(learning_rate: ScalarOrSchedule) -> GradientTransformation:
     hyperparams = Hyperparams(call, learning_rate=learning_rate)
 
     def init(params):
-        return FromageState(_tree.zero_count(params), hyperparams.init(params))
+        return FromageState(hyperparams.init_count(params), hyperparams.init(params))
 
     def update(updates, state, params=None, **extra_args):
         del extra_args

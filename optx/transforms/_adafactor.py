@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from optx import _tree, _validate
+from optx._constraints import NON_NEGATIVE, POSITIVE
 from optx._core import EmptyState, GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
 
@@ -25,7 +26,7 @@ class ScaleByFactoredRmsState(NamedTuple):
       hyperparams: ``decay_rate`` and ``epsilon``.
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in Optax
     v_row: Any
     v_col: Any
     v: Any
@@ -131,7 +132,6 @@ def scale_by_factored_rms_clipped(
     about 10% less compile time and run time at 2048 leaves).
     """
     call = _validate.current_call("optx.adafactor")
-    _validate.check_positive(call, "clipping_threshold", clipping_threshold)
     return _factored_rms(
         call,
         factored,
@@ -154,14 +154,13 @@ def _factored_rms(
     clipping_threshold: ScalarOrSchedule | None = None,
     min_param_scale: float | None = None,
 ) -> GradientTransformation:
-    _validate.check_positive(call, "decay_rate", decay_rate)
-    _validate.check_non_negative(call, "epsilon", epsilon)
     _validate.check_int(call, "step_offset", step_offset, 0)
     _validate.check_int(call, "min_dim_size_to_factor", min_dim_size_to_factor, 1)
     specs = {"decay_rate": decay_rate, "epsilon": epsilon}
     if clipping_threshold is not None:
         specs["clipping_threshold"] = clipping_threshold
-    hyperparams = Hyperparams(call, **specs)
+    constraints = {"decay_rate": POSITIVE, "epsilon": NON_NEGATIVE, "clipping_threshold": POSITIVE}
+    hyperparams = Hyperparams(call, constraints={k: constraints[k] for k in specs}, **specs)
 
     def axes(x):
         return factored_axes(jnp.shape(x), factored, min_dim_size_to_factor)
@@ -183,7 +182,7 @@ def _factored_rms(
 
         v_row, v_col, v = _tree.map_unzip(stats, 3, params)
         return ScaleByFactoredRmsState(
-            _tree.zero_count(params), v_row, v_col, v, hyperparams.init(params)
+            hyperparams.init_count(params), v_row, v_col, v, hyperparams.init(params)
         )
 
     def update(updates, state, params=None, **extra_args):

@@ -6,6 +6,7 @@ from typing import Any
 
 from optx import _validate
 from optx._core import GradientTransformation, ScalarOrSchedule, chain, identity
+from optx._hyperparams import shown_as
 from optx._hyperparams_access import rename_hyperparams
 from optx.transforms import add_decayed_weights, scale_by_learning_rate, trace
 
@@ -87,16 +88,14 @@ def sgd(
             )
         momentum_tx = identity()
     else:
-        _validate.check_unit_interval("optx.sgd", "momentum", momentum)
-        momentum_tx = rename_hyperparams(
-            trace(
+        with shown_as({"decay": "momentum"}):
+            momentum_tx = trace(
                 momentum,
                 nesterov=nesterov,
                 accumulator_dtype=accumulator_dtype,
                 dampening=dampening,
-            ),
-            {"decay": "momentum"},
-        )
+            )
+        momentum_tx = rename_hyperparams(momentum_tx, {"decay": "momentum"})
     decay = [] if weight_decay is None else [add_decayed_weights(weight_decay)]
     if lr_inside_momentum:
         return chain(*decay, scale_by_learning_rate(learning_rate), momentum_tx)
