@@ -285,6 +285,16 @@ def _listed(paths: list[str], most: int = 3) -> str:
     return shown + (f" and {len(paths) - most} more" if len(paths) > most else "")
 
 
+def structure(tree: Any) -> Any:
+    """``jax.tree.structure(tree)``, typed ``Any`` (jaxlib ships no stub for ``PyTreeDef``)."""
+    return jax.tree.structure(tree)
+
+
+def flatten_up_to(treedef: Any, tree: Any) -> list[Any]:
+    """``treedef.flatten_up_to(tree)``: the subtrees of ``tree`` at ``treedef``'s leaves."""
+    return treedef.flatten_up_to(tree)
+
+
 def map_unzip(fn, n: int, tree: Any, *rest: Any) -> tuple[Any, ...]:
     """Maps ``fn`` (returning an n-tuple per leaf) over trees; returns n trees.
 

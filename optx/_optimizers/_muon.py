@@ -130,7 +130,7 @@ def muon(
         else:
             found = leaf_dimension_numbers(call, dims, params, keep_none=True)
             flat = ["adam" if d is None else "muon" for d in found]
-        return treedef.unflatten(flat)
+        return jax.tree.unflatten(treedef, flat)
 
     matrices = chain(
         scale_by_muon(

@@ -155,7 +155,7 @@ def zero_nans() -> GradientTransformation:
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
-        if jax.tree.structure(state.found_nan) != jax.tree.structure(updates):
+        if _tree.structure(state.found_nan) != _tree.structure(updates):
             raise ValueError(
                 "optx.zero_nans: the updates tree does not match the tree the state was built "
                 f"for ({_tree.describe_mismatch(state.found_nan, updates)})"

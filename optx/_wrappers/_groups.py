@@ -63,7 +63,7 @@ def _group_scale(call, base_name, base_value, mult_name, mults, labels, *, decay
         groups = group_of(updates if params is None else params)
         factors = {g: h[base_name] * h[f"{g}/{mult_name}"] for g in mults}
         leaves, treedef = jax.tree.flatten(updates)
-        p_leaves = treedef.flatten_up_to(params) if decay else [None] * len(leaves)
+        p_leaves = _tree.flatten_up_to(treedef, params) if decay else [None] * len(leaves)
 
         def one(g, p, group):
             wide = _tree.wide_dtype(g)
@@ -73,7 +73,7 @@ def _group_scale(call, base_name, base_value, mult_name, mults, labels, *, decay
             return (-factor * g.astype(wide)).astype(g.dtype)
 
         new = [one(g, p, group) for g, p, group in zip(leaves, p_leaves, groups)]
-        return treedef.unflatten(new), ParamGroupsState(h.count, h.state)
+        return jax.tree.unflatten(treedef, new), ParamGroupsState(h.count, h.state)
 
     return GradientTransformation(init, update)
 
@@ -172,7 +172,7 @@ def param_groups(
     inner = chain(direction, decay, rate) if decoupled else chain(decay, direction, rate)
 
     def init(params):
-        state = inner.init(params)
+        state: Any = inner.init(params)  # a chain state: a tuple
         direction_state = state[0] if decoupled else state[1]
         if any(k.split("/")[-1] == "learning_rate" for k in get_hyperparams(direction_state)):
             raise ValueError(

@@ -82,21 +82,26 @@ def with_master_weights(
             for p in leaves
         ]
         working = [m if not isinstance(m, MaskedNode) else p for m, p in zip(master, leaves)]
-        return MasterWeightsState(treedef.unflatten(master), inner.init(treedef.unflatten(working)))
+        return MasterWeightsState(
+            jax.tree.unflatten(treedef, master), inner.init(jax.tree.unflatten(treedef, working))
+        )
 
     def update(updates, state, params=None, **extra_args):
         _tree.require_params(call, params)
         _tree.check_structure(call, params, updates)
         leaves, treedef = jax.tree.flatten(params)
-        g_leaves = treedef.flatten_up_to(updates)
-        master = treedef.flatten_up_to(state.master)
+        g_leaves = _tree.flatten_up_to(treedef, updates)
+        master = _tree.flatten_up_to(treedef, state.master)
         copied = [not isinstance(m, MaskedNode) for m in master]
         working = [m if c else p for m, p, c in zip(master, leaves, copied)]
         grads = [g.astype(m.dtype) if c else g for g, m, c in zip(g_leaves, master, copied)]
         inner_updates, inner_state = inner_update(
-            treedef.unflatten(grads), state.inner_state, treedef.unflatten(working), **extra_args
+            jax.tree.unflatten(treedef, grads),
+            state.inner_state,
+            jax.tree.unflatten(treedef, working),
+            **extra_args,
         )
-        du = treedef.flatten_up_to(inner_updates)
+        du = _tree.flatten_up_to(treedef, inner_updates)
         new_master, out = [], []
         for d, m, p, g, c in zip(du, master, leaves, g_leaves, copied):
             if not c:
@@ -106,8 +111,8 @@ def with_master_weights(
             m = m + d.astype(m.dtype)
             new_master.append(m)
             out.append((m.astype(p.dtype).astype(m.dtype) - p.astype(m.dtype)).astype(g.dtype))
-        return treedef.unflatten(out), MasterWeightsState(
-            treedef.unflatten(new_master), inner_state
+        return jax.tree.unflatten(treedef, out), MasterWeightsState(
+            jax.tree.unflatten(treedef, new_master), inner_state
         )
 
     return GradientTransformation(init, update)

@@ -156,7 +156,7 @@ def _factored_rms(
 ) -> GradientTransformation:
     _validate.check_int(call, "step_offset", step_offset, 0)
     _validate.check_int(call, "min_dim_size_to_factor", min_dim_size_to_factor, 1)
-    specs = {"decay_rate": decay_rate, "epsilon": epsilon}
+    specs: dict[str, Any] = {"decay_rate": decay_rate, "epsilon": epsilon}
     if clipping_threshold is not None:
         specs["clipping_threshold"] = clipping_threshold
     constraints = {"decay_rate": POSITIVE, "epsilon": NON_NEGATIVE, "clipping_threshold": POSITIVE}
@@ -187,7 +187,7 @@ def _factored_rms(
 
     def update(updates, state, params=None, **extra_args):
         del extra_args
-        if jax.tree.structure(state.v) != jax.tree.structure(updates):
+        if _tree.structure(state.v) != _tree.structure(updates):
             _tree.check_structure(call, state.v, updates)  # raises, naming the paths
         _check_factored_shapes(call, init, state, updates)
         if min_param_scale is not None:

@@ -142,7 +142,7 @@ def scale_by_mars(
         total = sum(sq[1:], sq[0]) if sq else jnp.zeros([], k1.dtype)
         clip = 1 / jnp.maximum(jnp.sqrt(total.astype(k1.dtype)), 1)
         c1 = 1 / h.bias_correction("b1")
-        c2 = None if lion else 1 / h.bias_correction("b2")
+        c2: Any = None if lion else 1 / h.bias_correction("b2")
 
         def one(g, m, prev, v=None):
             wide = _tree.wide_dtype(g)

@@ -74,7 +74,7 @@ def trace(
     _validate.check_float_dtype(
         "optx.trace", "accumulator_dtype", accumulator_dtype, complex_ok=True
     )
-    damped = {} if dampening is None else {"dampening": dampening}
+    damped: dict[str, Any] = {} if dampening is None else {"dampening": dampening}
     constraints = {
         "decay": _constraints.UNIT_INTERVAL,
         "dampening": _constraints.CLOSED_UNIT_INTERVAL,

@@ -302,8 +302,8 @@ def scale_by_muon(
 
         dims = leaf_dimension_numbers(call, dims_spec, updates)
         leaves, treedef = jax.tree.flatten(updates)
-        out = [one(g, m, d) for g, m, d in zip(leaves, treedef.flatten_up_to(mu), dims)]
-        return treedef.unflatten(out), ScaleByMuonState(h.count, mu, h.state)
+        out = [one(g, m, d) for g, m, d in zip(leaves, _tree.flatten_up_to(treedef, mu), dims)]
+        return jax.tree.unflatten(treedef, out), ScaleByMuonState(h.count, mu, h.state)
 
     return GradientTransformation(init, update)
 
@@ -342,7 +342,7 @@ def scale_by_shape(
       Liu et al., 2025, Muon is Scalable for LLM Training, https://arxiv.org/abs/2502.16982
     """
     call = _validate.current_call("optx.scale_by_shape")
-    specs = {} if consistent_rms is None else {"consistent_rms": consistent_rms}
+    specs: dict[str, Any] = {} if consistent_rms is None else {"consistent_rms": consistent_rms}
     hyperparams = Hyperparams(call, constraints=dict.fromkeys(specs, POSITIVE), **specs)
 
     def init(params):
@@ -363,7 +363,7 @@ def scale_by_shape(
 
         dims = leaf_dimension_numbers(call, weight_dimension_numbers, updates)
         leaves, treedef = jax.tree.flatten(updates)
-        out = treedef.unflatten([one(g, d) for g, d in zip(leaves, dims)])
+        out = jax.tree.unflatten(treedef, [one(g, d) for g, d in zip(leaves, dims)])
         return out, ScaleByShapeState(h.count, h.state)
 
     return GradientTransformation(init, update)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 
@@ -26,7 +26,8 @@ ScaleByLearningRateState = ScaleState
 
 
 def _scaler(call: str, name: str, value: ScalarOrSchedule, sign: float) -> GradientTransformation:
-    hyperparams = Hyperparams(call, **{name: value})
+    specs: dict[str, Any] = {name: value}
+    hyperparams = Hyperparams(call, **specs)
 
     def init(params):
         return ScaleState(hyperparams.init_count(params), hyperparams.init(params))

@@ -42,7 +42,7 @@ class ShampooLeafState(NamedTuple):
 class ScaleByShampooState(NamedTuple):
     """State of `scale_by_shampoo`: the count, a `ShampooLeafState` per leaf, hyperparams."""
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in Optax
     leaves: Any
     hyperparams: HyperparamsState
 
@@ -295,8 +295,8 @@ def scale_by_shampoo(
             u = jnp.where(t < start, a, u)
             new_updates.append(u.astype(g.dtype))
             new_leaves.append(ShampooLeafState(factors, roots, diagonal, graft_state))
-        return treedef.unflatten(new_updates), ScaleByShampooState(
-            t, treedef.unflatten(new_leaves), h.state
+        return jax.tree.unflatten(treedef, new_updates), ScaleByShampooState(
+            t, jax.tree.unflatten(treedef, new_leaves), h.state
         )
 
     return GradientTransformation(init, update)

@@ -119,6 +119,7 @@ def scale_by_sm3(
                     previous = jnp.minimum(previous, _along(accumulators[axis], axis, ndim))
             rw = _tree.real_dtype(wide)
             s = c.astype(rw) * _tree.abs_sq(gw) + b2_.astype(rw) * previous.astype(rw)
+            new_accumulators: tuple[jax.Array, ...]
             if ndim < 2:
                 new_accumulators = (s.astype(accumulators[0].dtype),)
             else:

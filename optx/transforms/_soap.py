@@ -38,7 +38,7 @@ class ScaleBySoapState(NamedTuple):
       hyperparams: ``b1``, ``b2``, ``shampoo_beta``, ``eps``.
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in Optax
     mu: Any
     nu: Any
     leaves: Any
@@ -182,7 +182,7 @@ def scale_by_soap(
         t = h.count
         scale = jnp.sqrt(h.bias_correction("b2")) / h.bias_correction("b1")
         grads, treedef = jax.tree.flatten(updates)
-        mus, nus = treedef.flatten_up_to(state.mu), treedef.flatten_up_to(state.nu)
+        mus, nus = _tree.flatten_up_to(treedef, state.mu), _tree.flatten_up_to(treedef, state.nu)
         leaves = jax.tree.leaves(state.leaves, is_leaf=_is_leaf_state)
 
         new_updates, new_mu, new_nu, new_factors, bases_all = [], [], [], [], []
@@ -239,11 +239,11 @@ def scale_by_soap(
         new_leaves = [SoapLeafState(f, q) for f, q in zip(new_factors, bases_out)]
         new_nu = list(nus_out)
         new_mu = [pb.placed_like(mm, g) for mm, g in zip(new_mu, grads)]
-        return treedef.unflatten(new_updates), ScaleBySoapState(
+        return jax.tree.unflatten(treedef, new_updates), ScaleBySoapState(
             t,
-            treedef.unflatten(new_mu),
-            treedef.unflatten(new_nu),
-            treedef.unflatten(new_leaves),
+            jax.tree.unflatten(treedef, new_mu),
+            jax.tree.unflatten(treedef, new_nu),
+            jax.tree.unflatten(treedef, new_leaves),
             h.state,
         )
 

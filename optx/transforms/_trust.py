@@ -98,7 +98,11 @@ def scale_by_trust_ratio(
       minutes, https://arxiv.org/abs/1904.00962
     """
     call = "optx.scale_by_trust_ratio"
-    specs = {"min_norm": min_norm, "trust_coefficient": trust_coefficient, "eps": eps}
+    specs: dict[str, Any] = {
+        "min_norm": min_norm,
+        "trust_coefficient": trust_coefficient,
+        "eps": eps,
+    }
     optional = {
         "weight_decay": weight_decay,
         "lower_bound": lower_bound,
