@@ -112,6 +112,12 @@ from optx.transforms._sm3 import (
     ScaleBySm3State as ScaleBySm3State,
     scale_by_sm3 as scale_by_sm3,
 )
+from optx.transforms._sophia import (
+    HutchinsonState as HutchinsonState,
+    ScaleBySophiaState as ScaleBySophiaState,
+    hutchinson_estimator_diag_hessian as hutchinson_estimator_diag_hessian,
+    scale_by_sophia as scale_by_sophia,
+)
 from optx.transforms._trust import (
     ScaleByTrustRatioState as ScaleByTrustRatioState,
     scale_by_trust_ratio as scale_by_trust_ratio,
@@ -211,6 +217,11 @@ __all__ = [
     # _sm3
     "ScaleBySm3State",
     "scale_by_sm3",
+    # _sophia
+    "HutchinsonState",
+    "ScaleBySophiaState",
+    "hutchinson_estimator_diag_hessian",
+    "scale_by_sophia",
     # _trust
     "ScaleByTrustRatioState",
     "scale_by_trust_ratio",
