@@ -50,6 +50,7 @@ from optx._wrappers._misc import (
     flatten,
     keep_params_nonnegative,
 )
+from optx._wrappers._sam import SAMState, normalize_by_global_norm, sam
 from optx._wrappers._precision import (
     MasterWeightsState,
     master_params,
@@ -104,4 +105,8 @@ __all__ = [
     "MasterWeightsState",
     "master_params",
     "with_master_weights",
+    # _sam
+    "SAMState",
+    "normalize_by_global_norm",
+    "sam",
 ]
