@@ -21,6 +21,7 @@ from optx._optimizers._rms import adagrad as adagrad, rmsprop as rmsprop
 from optx._optimizers._rprop import rprop as rprop
 from optx._optimizers._sgd import nag as nag, sgd as sgd
 from optx._optimizers._sign import lion as lion, sign_sgd as sign_sgd, signum as signum
+from optx._optimizers._lbfgs import lbfgs as lbfgs
 from optx._optimizers._sophia import sophia as sophia
 from optx._optimizers._trust import (
     fromage as fromage,
@@ -59,6 +60,7 @@ __all__ = [
     "sign_sgd",
     "signum",
     # modern: sophia/sam/lbfgs
+    "lbfgs",
     "sophia",
     # foundation
     "adagrad",

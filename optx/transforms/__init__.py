@@ -93,6 +93,15 @@ from optx.transforms._rprop import (
     ScaleByRpropState as ScaleByRpropState,
     scale_by_rprop as scale_by_rprop,
 )
+from optx.transforms._lbfgs import (
+    ScaleByLbfgsState as ScaleByLbfgsState,
+    scale_by_lbfgs as scale_by_lbfgs,
+)
+from optx.transforms._linesearch import (
+    ScaleByZoomLinesearchState as ScaleByZoomLinesearchState,
+    ZoomLinesearchInfo as ZoomLinesearchInfo,
+    scale_by_zoom_linesearch as scale_by_zoom_linesearch,
+)
 from optx.transforms._scale import (
     ScaleByLearningRateState as ScaleByLearningRateState,
     ScaleByScheduleState as ScaleByScheduleState,
@@ -217,6 +226,12 @@ __all__ = [
     # _sm3
     "ScaleBySm3State",
     "scale_by_sm3",
+    # _lbfgs, _linesearch
+    "ScaleByLbfgsState",
+    "ScaleByZoomLinesearchState",
+    "ZoomLinesearchInfo",
+    "scale_by_lbfgs",
+    "scale_by_zoom_linesearch",
     # _sophia
     "HutchinsonState",
     "ScaleBySophiaState",
