@@ -3,6 +3,7 @@
 import _cases_catalogue_adaptive
 import _cases_catalogue_other
 import _cases_core
+import _cases_modern_sophia
 import _cases_wrappers
 
 CASES = [
@@ -10,6 +11,7 @@ CASES = [
     *_cases_catalogue_adaptive.CASES,
     *_cases_catalogue_other.CASES,
     *_cases_wrappers.CASES,
+    *_cases_modern_sophia.CASES,
 ]
 NAMES = [case.name for case in CASES]
 assert len(set(NAMES)) == len(NAMES), "registry names must be unique"
