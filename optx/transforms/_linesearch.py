@@ -91,8 +91,11 @@ def _cubic_minimizer(a, fa, fpa, b, fb, c, fc):
     db, dc = b - a, c - a
     r1, r2 = fb - fa - fpa * db, fc - fa - fpa * dc
     denom = (db * dc) ** 2 * (db - dc)
-    big_a = (dc**2 * r1 - db**2 * r2) / denom
-    big_b = (-(dc**3) * r1 + db**3 * r2) / denom
+    # [A, B] = [[dc^2, -db^2], [-dc^3, db^3]] [r1, r2] / denom, as one matrix product (the
+    # rounding of Optax's and SciPy's form).
+    matrix = jnp.stack([jnp.stack([dc**2, -(db**2)]), jnp.stack([-(dc**3), db**3])])
+    rhs = jnp.stack([r1, r2])
+    big_a, big_b = jnp.dot(matrix, rhs, precision=jax.lax.Precision.HIGHEST) / denom
     return a + (-big_b + jnp.sqrt(big_b * big_b - 3.0 * big_a * fpa)) / (3.0 * big_a)
 
 
