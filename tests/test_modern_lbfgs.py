@@ -106,7 +106,7 @@ def test_scale_by_lbfgs_matches_a_float64_dense_reference(memory_size):
     hess = a @ a.T + n * np.eye(n)  # SPD: every pair has <y, s> > 0
     ws = [rng.normal(size=n) for _ in range(steps)]
     gs = [hess @ w + rng.normal(size=n) * 0.1 for w in ws]
-    with jax.experimental.enable_x64():
+    with jax.enable_x64(True):
         tx = optx.scale_by_lbfgs(memory_size=memory_size)
         state = tx.init(jnp.zeros(n, jnp.float64))
         for k in range(steps):
