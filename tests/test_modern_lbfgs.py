@@ -58,7 +58,11 @@ def test_lbfgs_fixed_step_and_zoom_options_match_optax():
         optx.lbfgs(linesearch=optx.scale_by_zoom_linesearch(**args)), fn, x0, 50, optx.apply_updates
     )
     theirs, _ = _run(
-        optax.lbfgs(linesearch=optax.scale_by_zoom_linesearch(**args)), fn, x0, 50, optax.apply_updates
+        optax.lbfgs(linesearch=optax.scale_by_zoom_linesearch(**args)),
+        fn,
+        x0,
+        50,
+        optax.apply_updates,
     )
     np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-7)
 
@@ -77,7 +81,9 @@ def test_zoom_linesearch_after_sgd_matches_optax():
         optax.apply_updates,
     )
     np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-7)
-    np.testing.assert_allclose(ours_state[1].learning_rate, theirs_state[1].learning_rate, rtol=1e-5)
+    np.testing.assert_allclose(
+        ours_state[1].learning_rate, theirs_state[1].learning_rate, rtol=1e-5
+    )
 
 
 def test_lbfgs_converges_on_rosenbrock_to_1e_6():
@@ -202,7 +208,9 @@ def test_errors_name_the_call_the_argument_and_the_fix():
         optx.scale_by_zoom_linesearch(5, slope_rtol=1.5)
     with pytest.raises(ValueError, match=r"max_linesearch_steps"):
         optx.scale_by_zoom_linesearch(0)
-    with pytest.raises(TypeError, match=r"optx\.lbfgs: linesearch must be a GradientTransformation"):
+    with pytest.raises(
+        TypeError, match=r"optx\.lbfgs: linesearch must be a GradientTransformation"
+    ):
         optx.lbfgs(linesearch=optx.scale_by_zoom_linesearch)
     tx = optx.lbfgs()
     x = jnp.ones(2)

@@ -87,7 +87,12 @@ def test_opaque_mode_calls_grad_fn_at_each_adversarial_point():
         calls.append(i)
         return jax.grad(_loss)(params)
 
-    tx = optx.sam(optx.sgd(0.1), optx.chain(optx.normalize_by_global_norm(), optx.sgd(0.1)), 4, opaque_mode=True)
+    tx = optx.sam(
+        optx.sgd(0.1),
+        optx.chain(optx.normalize_by_global_norm(), optx.sgd(0.1)),
+        4,
+        opaque_mode=True,
+    )
     state = tx.init(PARAMS)
     _, state = tx.update(jax.grad(_loss)(PARAMS), state, PARAMS, grad_fn=grad_fn)
     assert calls == [0, 1, 2]
@@ -99,7 +104,9 @@ def test_opaque_sam_converges_with_its_gradient_function():
         return 0.5 * jnp.sum(jnp.linspace(1.0, 10.0, 10) * (x - 1.0) ** 2)
 
     tx = optx.sam(
-        optx.sgd(0.05), optx.chain(optx.normalize_by_global_norm(), optx.sgd(0.01)), opaque_mode=True
+        optx.sgd(0.05),
+        optx.chain(optx.normalize_by_global_norm(), optx.sgd(0.01)),
+        opaque_mode=True,
     )
     grad_fn = jax.tree_util.Partial(lambda x, i: jax.grad(quadratic)(x))
 
@@ -131,7 +138,9 @@ def test_errors_name_the_call_the_argument_and_the_fix():
     adv = optx.sgd(0.1)
     with pytest.raises(ValueError, match=r"optx\.sam: sync_period"):
         optx.sam(optx.sgd(0.1), adv, sync_period=0)
-    with pytest.raises(TypeError, match=r"optx\.sam: adv_optimizer must be a GradientTransformation"):
+    with pytest.raises(
+        TypeError, match=r"optx\.sam: adv_optimizer must be a GradientTransformation"
+    ):
         optx.sam(optx.sgd(0.1), optx.sgd)
     tx = optx.sam(optx.sgd(0.1), adv, opaque_mode=True)
     with pytest.raises(ValueError, match=r"grad_fn=jax\.grad"):

@@ -17,7 +17,12 @@ def _loss(p):
     """Coupled leaves (so the Rademacher draws matter) and a concave part in b (where
     max(gamma * h, eps) floors a negative estimate)."""
     coupling = 0.2 * p["w"][0, 0] * p["b"][0] + 0.1 * jnp.sum(p["w"][:, 1]) * p["b"][1]
-    return jnp.sum(p["w"] ** 4) / 4 + jnp.sum(jnp.cos(p["b"])) + jnp.sum((p["w"] - 0.3) ** 2) + coupling
+    return (
+        jnp.sum(p["w"] ** 4) / 4
+        + jnp.sum(jnp.cos(p["b"]))
+        + jnp.sum((p["w"] - 0.3) ** 2)
+        + coupling
+    )
 
 
 def _convex_loss(p):

@@ -14,6 +14,7 @@ from optx._optimizers._adam_variants import (
     radam as radam,
     yogi as yogi,
 )
+from optx._optimizers._lbfgs import lbfgs as lbfgs
 from optx._optimizers._misc_adaptive import ftml as ftml, novograd as novograd, sm3 as sm3
 from optx._optimizers._noise import sgld as sgld
 from optx._optimizers._online import dcasgd as dcasgd, ftrl as ftrl
@@ -21,7 +22,6 @@ from optx._optimizers._rms import adagrad as adagrad, rmsprop as rmsprop
 from optx._optimizers._rprop import rprop as rprop
 from optx._optimizers._sgd import nag as nag, sgd as sgd
 from optx._optimizers._sign import lion as lion, sign_sgd as sign_sgd, signum as signum
-from optx._optimizers._lbfgs import lbfgs as lbfgs
 from optx._optimizers._sophia import sophia as sophia
 from optx._optimizers._trust import (
     fromage as fromage,

@@ -75,5 +75,7 @@ def lbfgs(
         _validate.check_transformation("optx.lbfgs", "linesearch", linesearch)
     base = scale(-1.0) if learning_rate is None else scale_by_learning_rate(learning_rate)
     return chain(
-        scale_by_lbfgs(memory_size, scale_init_precond), base, cast(GradientTransformation, linesearch)
+        scale_by_lbfgs(memory_size, scale_init_precond),
+        base,
+        cast(GradientTransformation, linesearch),
     )

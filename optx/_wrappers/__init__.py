@@ -50,12 +50,12 @@ from optx._wrappers._misc import (
     flatten,
     keep_params_nonnegative,
 )
-from optx._wrappers._sam import SAMState, normalize_by_global_norm, sam
 from optx._wrappers._precision import (
     MasterWeightsState,
     master_params,
     with_master_weights,
 )
+from optx._wrappers._sam import SAMState, normalize_by_global_norm, sam
 
 __all__ = [
     # _accumulate

@@ -55,9 +55,18 @@ from optx.transforms._ftml import (
     ScaleByFtmlState as ScaleByFtmlState,
     scale_by_ftml as scale_by_ftml,
 )
+from optx.transforms._lbfgs import (
+    ScaleByLbfgsState as ScaleByLbfgsState,
+    scale_by_lbfgs as scale_by_lbfgs,
+)
 from optx.transforms._lbsgd import (
     ScaleByLbsgdState as ScaleByLbsgdState,
     scale_by_lbsgd as scale_by_lbsgd,
+)
+from optx.transforms._linesearch import (
+    ScaleByZoomLinesearchState as ScaleByZoomLinesearchState,
+    ZoomLinesearchInfo as ZoomLinesearchInfo,
+    scale_by_zoom_linesearch as scale_by_zoom_linesearch,
 )
 from optx.transforms._momentum import (
     EmaState as EmaState,
@@ -92,15 +101,6 @@ from optx.transforms._radam import (
 from optx.transforms._rprop import (
     ScaleByRpropState as ScaleByRpropState,
     scale_by_rprop as scale_by_rprop,
-)
-from optx.transforms._lbfgs import (
-    ScaleByLbfgsState as ScaleByLbfgsState,
-    scale_by_lbfgs as scale_by_lbfgs,
-)
-from optx.transforms._linesearch import (
-    ScaleByZoomLinesearchState as ScaleByZoomLinesearchState,
-    ZoomLinesearchInfo as ZoomLinesearchInfo,
-    scale_by_zoom_linesearch as scale_by_zoom_linesearch,
 )
 from optx.transforms._scale import (
     ScaleByLearningRateState as ScaleByLearningRateState,

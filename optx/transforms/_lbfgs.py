@@ -40,7 +40,7 @@ def _sub(a: Any, b: Any) -> Any:
 
 def _axpy(alpha: jax.Array, x: Any, y: Any) -> Any:
     """y + alpha * x, in y's dtypes."""
-    return jax.tree.map(lambda a, b: (b + alpha.astype(b.dtype) * a.astype(b.dtype)), x, y)
+    return jax.tree.map(lambda a, b: b + alpha.astype(b.dtype) * a.astype(b.dtype), x, y)
 
 
 def two_loop_recursion(
@@ -70,7 +70,9 @@ def two_loop_recursion(
 
 
 @_validate.public_call("optx.scale_by_lbfgs")
-def scale_by_lbfgs(memory_size: int = 10, scale_init_precond: bool = True) -> GradientTransformation:
+def scale_by_lbfgs(
+    memory_size: int = 10, scale_init_precond: bool = True
+) -> GradientTransformation:
     """Scales the updates by the L-BFGS approximation of the inverse Hessian.
 
     Update rule (k the 0-based update count, ``w`` the params, ``g`` the updates)::

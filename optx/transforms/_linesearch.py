@@ -277,7 +277,13 @@ def scale_by_zoom_linesearch(
             delta = jnp.abs(s.high - s.low)
             left, right = jnp.minimum(s.high, s.low), jnp.maximum(s.high, s.low)
             cubic = _cubic_minimizer(
-                s.low, s.value_low, s.slope_low, s.high, s.value_high, s.cubic_ref, s.value_cubic_ref
+                s.low,
+                s.value_low,
+                s.slope_low,
+                s.high,
+                s.value_high,
+                s.cubic_ref,
+                s.value_cubic_ref,
             )
             quad = _quadratic_minimizer(s.low, s.value_low, s.slope_low, s.high, s.value_high)
             inside = lambda x, margin: (x > left + margin * delta) & (x < right - margin * delta)  # noqa: E731
@@ -318,19 +324,20 @@ def scale_by_zoom_linesearch(
             s_safe = sufficient
 
             # Zoom (interval found).
-            bracket_low, bracket_high = (s.low, s.value_low, s.slope_low), (
-                s.high,
-                s.value_high,
-                s.slope_high,
+            bracket_low, bracket_high = (
+                (s.low, s.value_low, s.slope_low),
+                (
+                    s.high,
+                    s.value_high,
+                    s.slope_high,
+                ),
             )
             high_to_trial = (dec > 0.0) | (value_step >= s.value_low)
             high_to_low = (slope_step * (s.high - s.low) >= 0.0) & ~high_to_trial
             z_high = where(high_to_trial, trial, bracket_high)
             z_high = where(high_to_low, bracket_low, z_high)
             z_low = where(high_to_trial, bracket_low, trial)
-            z_ref = where(
-                high_to_trial | high_to_low, bracket_high[:2], bracket_low[:2]
-            )
+            z_ref = where(high_to_trial | high_to_low, bracket_high[:2], bracket_low[:2])
             z_safe = sufficient & (value_step < s.safe_value)
             narrow = jnp.abs(s.high - s.low) <= scalar("stepsize_precision")
 
@@ -404,7 +411,9 @@ def scale_by_zoom_linesearch(
             *(zero, value, grad),
         )
         final = jax.lax.while_loop(lambda s: ~(s.done | s.failed), body, start)
-        scaled = jax.tree.map(lambda u: (final.stepsize.astype(u.dtype) * u).astype(u.dtype), updates)
+        scaled = jax.tree.map(
+            lambda u: (final.stepsize.astype(u.dtype) * u).astype(u.dtype), updates
+        )
         info = ZoomLinesearchInfo(final.count, final.decrease_error, final.curvature_error)
         count = jnp.broadcast_to(h.count, jnp.shape(state.count))
         new_state = ScaleByZoomLinesearchState(

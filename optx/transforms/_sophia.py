@@ -37,7 +37,9 @@ class ScaleBySophiaState(NamedTuple):
 
 
 @_validate.public_call("optx.hutchinson_estimator_diag_hessian")
-def hutchinson_estimator_diag_hessian(random_seed: jax.Array | None = None) -> GradientTransformation:
+def hutchinson_estimator_diag_hessian(
+    random_seed: jax.Array | None = None,
+) -> GradientTransformation:
     """Hutchinson's estimate of the Hessian diagonal: ``u * (H u)`` for Rademacher ``u``.
 
     Calling convention (as Optax): ``update(updates, state, params, obj_fn=f)`` where
@@ -191,7 +193,9 @@ def scale_by_sophia(
     public = _validate.current_call(call)
 
     def init(params):
-        _validate.refuse_complex(public, params, "the clipped ratio m / max(gamma h, eps) needs real values")
+        _validate.refuse_complex(
+            public, params, "the clipped ratio m / max(gamma h, eps) needs real values"
+        )
         return ScaleBySophiaState(
             hyperparams.init_count(params),
             _tree.moments_like(params, mu_dtype),
@@ -223,7 +227,9 @@ def scale_by_sophia(
         def one(g, m, v):
             wide = _tree.wide_dtype(g)
             ratio = scale.astype(wide) * m.astype(wide)
-            ratio = ratio / jnp.maximum(h["gamma"].astype(wide) * v.astype(wide), h["eps"].astype(wide))
+            ratio = ratio / jnp.maximum(
+                h["gamma"].astype(wide) * v.astype(wide), h["eps"].astype(wide)
+            )
             if clip_threshold is not None:
                 c = h["clip_threshold"].astype(wide)
                 ratio = jnp.clip(ratio, -c, c)
