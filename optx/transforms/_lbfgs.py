@@ -26,7 +26,7 @@ class ScaleByLbfgsState(NamedTuple):
         pair), a replicated vector of ``memory_size``.
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in Optax
     params: Any
     updates: Any
     diff_params_memory: tuple[Any, ...]

@@ -41,7 +41,7 @@ class ScaleByZoomLinesearchState(NamedTuple):
       hyperparams: the tolerances (``tol``, ``slope_rtol``, ...).
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in Optax
     learning_rate: jax.Array
     value: jax.Array
     grad: Any
@@ -52,7 +52,7 @@ class ScaleByZoomLinesearchState(NamedTuple):
 class _Search(NamedTuple):
     """The while_loop carry: the last trial, the bracket [low, high] and the safe step."""
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in Optax
     stepsize: jax.Array
     value: jax.Array
     grad: Any

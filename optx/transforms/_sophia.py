@@ -29,7 +29,7 @@ class ScaleBySophiaState(NamedTuple):
       hyperparams: holds ``b1``, ``b2``, ``eps``, ``gamma`` (and ``clip_threshold``).
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in Optax
     mu: Any
     nu: Any
     hessian_fn_state: Any
