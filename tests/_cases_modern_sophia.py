@@ -16,11 +16,13 @@ import optx
 
 def _objective(params):
     """A smooth convex function of any params pytree (positive Hessian diagonal)."""
-    total = jnp.zeros([], jnp.float32)
-    for leaf in jax.tree.leaves(params):
-        x = leaf.astype(jnp.float32)
-        total = total + jnp.sum(0.25 * x**4 + 0.5 * x**2)
-    return total
+    # Summed from the leaves' own sums: a fresh jnp.zeros([]) would sit on one device and
+    # not mix with scalars on an Explicit mesh when run eagerly.
+    terms = [
+        jnp.sum(0.25 * x.astype(jnp.float32) ** 4 + 0.5 * x.astype(jnp.float32) ** 2)
+        for x in jax.tree.leaves(params)
+    ]
+    return sum(terms[1:], terms[0])
 
 
 _OBJ = jax.tree_util.Partial(_objective)
@@ -32,9 +34,21 @@ _NEEDS_OWN_LOSS = (
 )
 
 
-def _sam(learning_rate=0.01, b1=0.9, rho=0.05, opaque_mode=False):
+def _sam(learning_rate=0.01, eps=1e-2, rho=0.05, opaque_mode=False):
+    # The contract sets a hyperparameter after one call, so the next call is the outer
+    # optimizer's first step, which Adam's decays do not change (bias correction) but its
+    # eps does.
     adversary = optx.chain(optx.normalize_by_global_norm(), optx.sgd(rho))
-    return optx.sam(optx.adam(learning_rate, b1=b1), adversary, opaque_mode=opaque_mode)
+    return optx.sam(optx.adam(learning_rate, eps=eps), adversary, opaque_mode=opaque_mode)
+
+
+def _lbfgs(learning_rate=1.0, max_learning_rate=0.05):
+    # A line search finds the same point along a direction of any length, so halving the
+    # learning rate does not change its update; a binding max_learning_rate does.
+    linesearch = optx.scale_by_zoom_linesearch(
+        20, max_learning_rate=max_learning_rate, initial_guess_strategy="one"
+    )
+    return optx.lbfgs(learning_rate, linesearch=linesearch)
 
 
 CASES = [
@@ -52,7 +66,8 @@ CASES = [
     Case(
         "sophia_paper",
         optx.sophia,
-        {"learning_rate": 0.01, "update_interval": 1, "convention": "paper"},
+        # gamma = 1 keeps the contract's ratios below the clip, so gamma changes the update.
+        {"learning_rate": 0.01, "update_interval": 1, "convention": "paper", "gamma": 1.0},
         extra_args=lambda key: {"obj_fn": _OBJ},
         hyperparam="gamma",
         refuses_complex="optx.sophia",
@@ -64,7 +79,7 @@ CASES = [
     Case(
         "sam_adam",
         _sam,
-        hyperparam="b1",
+        hyperparam="eps",
         quadratic={"learning_rate": 0.05},
         # SAM's fixed point lies about rho from the minimum along the steep direction.
         rosenbrock={"learning_rate": 0.02, "rho": 0.002},
@@ -75,7 +90,7 @@ CASES = [
         _sam,
         {"opaque_mode": True},
         extra_args=lambda key: {"grad_fn": _GRAD_FN},
-        hyperparam="b1",
+        hyperparam="eps",
         quadratic=None,
         why_not_quadratic=_NEEDS_OWN_LOSS.format("sam.py"),
         rosenbrock=None,
@@ -90,9 +105,9 @@ CASES = [
     ),
     Case(
         "lbfgs",
-        optx.lbfgs,
-        {"learning_rate": 1.0},
+        _lbfgs,
         extra_args=lambda key: {"value_fn": _OBJ},
+        hyperparam="max_learning_rate",
         refuses_complex="optx.lbfgs",
         quadratic=None,
         why_not_quadratic=_NEEDS_OWN_LOSS.format("lbfgs.py"),

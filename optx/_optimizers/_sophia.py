@@ -73,11 +73,11 @@ def sophia(
       >>> tx = optx.sophia(0.1, weight_decay=0.0)
       >>> w = jnp.zeros(2)
       >>> state = tx.init(w)
-      >>> for _ in range(30):
+      >>> for _ in range(5):  # far from the minimum every step is clipped: learning_rate
       ...     u, state = tx.update(jax.grad(f)(w), state, w, obj_fn=f)
       ...     w = optx.apply_updates(w, u)
-      >>> bool(jnp.all(jnp.abs(w - 1.0) < 0.05))
-      True
+      >>> w.round(4)
+      Array([0.5, 0.5], dtype=float32)
 
     References:
       Liu et al., 2023, Sophia: A Scalable Stochastic Second-order Optimizer for Language

@@ -76,13 +76,16 @@ class _Search(NamedTuple):
 
 
 def _dot(a: Any, b: Any) -> jax.Array:
-    """Real part of sum(conj(a) * b) over the leaves, in float32 at least."""
-    terms = [
-        jnp.real(jnp.vdot(x, y.astype(x.dtype), precision=jax.lax.Precision.HIGHEST)).astype(
-            _tree.real_dtype(_tree.wide_dtype(x))
-        )
-        for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b))
-    ]
+    """Real part of sum(conj(a) * b) over the leaves, in float32 at least.
+
+    An elementwise product and a sum, not `jnp.vdot`: a dot over a sharded axis with
+    Explicit mesh axes needs an output sharding; a reduction does not.
+    """
+    terms = []
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+        wide = _tree.wide_dtype(x)
+        product = jnp.conj(x.astype(wide)) * y.astype(wide)
+        terms.append(jnp.sum(jnp.real(product)).astype(_tree.real_dtype(wide)))
     return sum(terms[1:], terms[0])
 
 
@@ -218,7 +221,10 @@ def scale_by_zoom_linesearch(
 
     def init(params):
         _validate.refuse_complex(
-            public, params, "the line search reads slopes from jax.grad of a real objective"
+            public,
+            params,
+            "the line search orders values and reads the sign of slopes from jax.grad of a real "
+            "objective, which complex params do not give in the conjugated convention",
         )
         dtype = _tree.scalar_dtype(params)
         place = lambda x: _tree.place(x, _tree.replicated_sharding(params))  # noqa: E731

@@ -194,7 +194,7 @@ def scale_by_sophia(
 
     def init(params):
         _validate.refuse_complex(
-            public, params, "the clipped ratio m / max(gamma h, eps) needs real values"
+            public, params, "max(gamma h, eps) and the clip need an order of real values"
         )
         return ScaleBySophiaState(
             hyperparams.init_count(params),
