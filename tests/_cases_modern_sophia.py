@@ -26,7 +26,8 @@ def _objective(params):
 
 
 _OBJ = jax.tree_util.Partial(_objective)
-_GRAD_FN = jax.tree_util.Partial(lambda params, i: jax.grad(_objective)(params))
+# Jitted: an eager jax.grad of Explicit-sharded params outside jax.set_mesh fails in JAX.
+_GRAD_FN = jax.tree_util.Partial(jax.jit(lambda params, i: jax.grad(_objective)(params)))
 _NEEDS_OWN_LOSS = (
     "evaluates the objective itself (obj_fn / grad_fn / value_fn); the registry's extra_args "
     "builder cannot give it the convergence test's loss, so tests/test_modern_{} checks "

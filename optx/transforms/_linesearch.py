@@ -252,7 +252,9 @@ def scale_by_zoom_linesearch(
         fn_kwargs = _kwargs_for(value_fn, extra_args)
         value_and_grad = jax.value_and_grad(lambda p: value_fn(p, **fn_kwargs))
         if value is None or grad is None:
-            value, grad = value_and_grad(params)
+            # Jitted: an eager jax.grad of Explicit-sharded params outside jax.set_mesh
+            # fails in JAX (its unit cotangent lands on one device); a traced one does not.
+            value, grad = jax.jit(value_and_grad)(params)
         dtype = state.learning_rate.dtype
         value = jnp.asarray(value).astype(dtype)
         grad = jax.tree.map(lambda g, p: jnp.asarray(g).astype(p.dtype), grad, params)
