@@ -109,7 +109,7 @@ CASES = [
         _lbfgs,
         extra_args=lambda key: {"value_fn": _OBJ},
         hyperparam="max_learning_rate",
-        refuses_complex="optx.lbfgs",
+        refuses_complex="optx.scale_by_zoom_linesearch",  # built outside optx.lbfgs here
         quadratic=None,
         why_not_quadratic=_NEEDS_OWN_LOSS.format("lbfgs.py"),
         rosenbrock=None,

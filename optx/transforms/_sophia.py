@@ -42,6 +42,10 @@ def hutchinson_estimator_diag_hessian(
 ) -> GradientTransformation:
     """Hutchinson's estimate of the Hessian diagonal: ``u * (H u)`` for Rademacher ``u``.
 
+    Update rule (``f`` the objective, ``H`` its Hessian at the params)::
+
+        u = Rademacher(+-1) draw like the params;  output = u * (H u)    (E[output] = diag H)
+
     Calling convention (as Optax): ``update(updates, state, params, obj_fn=f)`` where
     ``f(params) -> scalar`` is the objective; ``updates`` are ignored and the estimate is
     returned in their place. Each call splits the key in the state and draws one
