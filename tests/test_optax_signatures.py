@@ -38,7 +38,6 @@ DOCUMENTED_DIFFERENCES = {
     "adadelta": "learning_rate=None in Optax skips the sign flip (ascends); optx uses 1.0",
     "scale_by_learning_rate": "learning_rate is required: Optax's None default ascends",
     "add_noise": "key defaults to 0 (a seed), Optax requires key or seed=; seed= missing",
-    "scale_by_sophia": "hessian_diagonal_fn=None builds Hutchinson's estimator (Optax's default)",
     "sophia": "hessian_diagonal_fn=None builds Hutchinson's estimator (Optax's default)",
     "lbfgs": "linesearch default: an optx zoom line search with Optax's default settings",
     "ScaleByZoomLinesearchState": _STATE,
