@@ -7,6 +7,7 @@ import _cases_modern_ademamix
 import _cases_modern_muon
 import _cases_modern_sf
 import _cases_modern_shampoo
+import _cases_modern_sophia
 import _cases_wrappers
 
 CASES = [
@@ -18,6 +19,7 @@ CASES = [
     *_cases_modern_muon.CASES,
     *_cases_modern_shampoo.CASES,
     *_cases_modern_sf.CASES,
+    *_cases_modern_sophia.CASES,
 ]
 NAMES = [case.name for case in CASES]
 assert len(set(NAMES)) == len(NAMES), "registry names must be unique"

@@ -3,6 +3,7 @@
 import pathlib
 import re
 
+import _cases_modern_sophia
 import chex
 import jax
 import jax.numpy as jnp
@@ -51,23 +52,34 @@ MXNET_REGISTRY = {
 }
 
 
-def _two_updates(tx):
+def _two_updates(tx, **extra):
     state = tx.init(PARAMS)
-    u1, state = tx.update(GRADS, state, PARAMS)
-    u2, _ = tx.update(GRADS, state, PARAMS)
+    u1, state = tx.update(GRADS, state, PARAMS, **extra)
+    u2, _ = tx.update(GRADS, state, PARAMS, **extra)
     return u1, u2
+
+
+# Aliases that need arguments (Optax requires sophia's learning rate) and extra args.
+_NEEDS = {
+    "sophia": ({"learning_rate": 0.01}, {"obj_fn": _cases_modern_sophia._OBJ}),
+    "lbfgs": ({}, {"value_fn": _cases_modern_sophia._OBJ}),
+}
 
 
 @pytest.mark.parametrize("name", sorted(_optimizers.__all__))
 def test_every_alias_is_created_by_name_and_equals_its_factory(name):
+    kwargs, extra = _NEEDS.get(name, ({}, {}))
     chex.assert_trees_all_close(
-        _two_updates(optx.create(name)), _two_updates(getattr(optx, name)()), rtol=0, atol=0
+        _two_updates(optx.create(name, **kwargs), **extra),
+        _two_updates(getattr(optx, name)(**kwargs), **extra),
+        rtol=0,
+        atol=0,
     )
     assert name in optx.registered_optimizers()
 
 
 def test_readme_catalogue_is_every_optimizer_and_public():
-    assert len(README_CATALOGUE) == len(set(README_CATALOGUE)) == 45
+    assert len(README_CATALOGUE) == len(set(README_CATALOGUE)) == 47
     assert set(README_CATALOGUE) == {*_optimizers.__all__, "ranger"}
     assert set(README_CATALOGUE) <= set(optx.__all__)
 

@@ -41,6 +41,9 @@ DOCUMENTED_DIFFERENCES = {
     "adadelta": "learning_rate=None in Optax skips the sign flip (ascends); optx uses 1.0",
     "scale_by_learning_rate": "learning_rate is required: Optax's None default ascends",
     "add_noise": "key defaults to 0 (a seed), Optax requires key or seed=; seed= missing",
+    "sophia": "hessian_diagonal_fn=None builds Hutchinson's estimator (Optax's default)",
+    "lbfgs": "linesearch default: an optx zoom line search with Optax's default settings",
+    "ScaleByZoomLinesearchState": _STATE,
     # Optax features not (yet) implemented; an Optax call using them raises TypeError.
     "adabelief": "nesterov= " + _NOT_IN_TRANSFORM,
     "scale_by_belief": "nesterov= " + _NOT_IN_TRANSFORM,

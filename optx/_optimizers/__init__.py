@@ -16,6 +16,7 @@ from optx._optimizers._amsgrad import amsgrad as amsgrad
 from optx._optimizers._asgd import asgd as asgd
 from optx._optimizers._dadapt import dadapt_adamw as dadapt_adamw
 from optx._optimizers._ftml import ftml as ftml
+from optx._optimizers._lbfgs import lbfgs as lbfgs
 from optx._optimizers._lbsgd import lbsgd as lbsgd
 from optx._optimizers._mars import mars as mars
 from optx._optimizers._momentum import nag as nag, sgd as sgd
@@ -37,6 +38,7 @@ from optx._optimizers._shampoo import shampoo as shampoo
 from optx._optimizers._sign import lion as lion, sign_sgd as sign_sgd, signum as signum
 from optx._optimizers._sm3 import sm3 as sm3
 from optx._optimizers._soap import soap as soap
+from optx._optimizers._sophia import sophia as sophia
 from optx._optimizers._trust import fromage as fromage, lamb as lamb, lars as lars
 from optx._optimizers._yogi import yogi as yogi
 
@@ -88,4 +90,6 @@ __all__ = [
     "prodigy",
     "schedule_free_adamw",
     "schedule_free_sgd",
+    "lbfgs",
+    "sophia",
 ]

@@ -52,6 +52,7 @@ from optx._wrappers._precision import (
     master_params,
     with_master_weights,
 )
+from optx._wrappers._sam import SAMState, normalize_by_global_norm, sam
 from optx._wrappers._schedule_free import (
     ScheduleFreeState,
     schedule_free,
@@ -115,4 +116,7 @@ __all__ = [
     "ScheduleFreeState",
     "schedule_free",
     "schedule_free_eval_params",
+    "SAMState",
+    "normalize_by_global_norm",
+    "sam",
 ]

@@ -69,9 +69,18 @@ from optx.transforms._ftml import (
     ScaleByFtmlState as ScaleByFtmlState,
     scale_by_ftml as scale_by_ftml,
 )
+from optx.transforms._lbfgs import (
+    ScaleByLbfgsState as ScaleByLbfgsState,
+    scale_by_lbfgs as scale_by_lbfgs,
+)
 from optx.transforms._lbsgd import (
     ScaleByLbsgdState as ScaleByLbsgdState,
     scale_by_lbsgd as scale_by_lbsgd,
+)
+from optx.transforms._linesearch import (
+    ScaleByZoomLinesearchState as ScaleByZoomLinesearchState,
+    ZoomLinesearchInfo as ZoomLinesearchInfo,
+    scale_by_zoom_linesearch as scale_by_zoom_linesearch,
 )
 from optx.transforms._mars import (
     ScaleByMarsState as ScaleByMarsState,
@@ -164,6 +173,12 @@ from optx.transforms._soap import (
     ScaleBySoapState as ScaleBySoapState,
     SoapLeafState as SoapLeafState,
     scale_by_soap as scale_by_soap,
+)
+from optx.transforms._sophia import (
+    HutchinsonState as HutchinsonState,
+    ScaleBySophiaState as ScaleBySophiaState,
+    hutchinson_estimator_diag_hessian as hutchinson_estimator_diag_hessian,
+    scale_by_sophia as scale_by_sophia,
 )
 from optx.transforms._trust import (
     ScaleByTrustRatioState as ScaleByTrustRatioState,
@@ -303,4 +318,13 @@ __all__ = [
     "ScaleBySoapState",
     "SoapLeafState",
     "scale_by_soap",
+    "ScaleByLbfgsState",
+    "ScaleByZoomLinesearchState",
+    "ZoomLinesearchInfo",
+    "scale_by_lbfgs",
+    "scale_by_zoom_linesearch",
+    "HutchinsonState",
+    "ScaleBySophiaState",
+    "hutchinson_estimator_diag_hessian",
+    "scale_by_sophia",
 ]
