@@ -86,9 +86,10 @@ def test_readme_catalogue_is_every_optimizer_and_public():
 
 @pytest.mark.parametrize("name", README_CATALOGUE)
 def test_every_readme_optimizer_is_created_by_name(name):
+    extra = _NEEDS.get(name, ({}, {}))[1]
     chex.assert_trees_all_close(
-        _two_updates(optx.create(name, learning_rate=0.05)),
-        _two_updates(getattr(optx, name)(learning_rate=0.05)),
+        _two_updates(optx.create(name, learning_rate=0.05), **extra),
+        _two_updates(getattr(optx, name)(learning_rate=0.05), **extra),
         rtol=0,
         atol=0,
     )
