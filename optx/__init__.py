@@ -35,6 +35,7 @@ from optx._core import (
     set_to_zero as set_to_zero,
     stateless as stateless,
 )
+from optx._flat import FlatLayout as FlatLayout, FlatParams as FlatParams
 from optx._hyperparams import (
     Hyperparams as Hyperparams,
     HyperparamsState as HyperparamsState,
@@ -66,6 +67,8 @@ __all__ = [
     "CLOSED_UNIT_INTERVAL",
     "Constraint",
     "FINITE",
+    "FlatLayout",
+    "FlatParams",
     "Hyperparams",
     "HyperparamsState",
     "NON_NEGATIVE",
