@@ -36,6 +36,7 @@ from optx._core import (
     stateless as stateless,
 )
 from optx._flat import FlatLayout as FlatLayout, FlatParams as FlatParams
+from optx._flat_tx import FlatState as FlatState, flat as flat
 from optx._hyperparams import (
     Hyperparams as Hyperparams,
     HyperparamsState as HyperparamsState,
@@ -69,6 +70,7 @@ __all__ = [
     "FINITE",
     "FlatLayout",
     "FlatParams",
+    "FlatState",
     "Hyperparams",
     "HyperparamsState",
     "NON_NEGATIVE",
@@ -77,6 +79,7 @@ __all__ = [
     "ScheduledFlags",
     "UNIT_INTERVAL",
     "debug_checks",
+    "flat",
     "get_hyperparams",
     "moments_like",
     "rename_hyperparams",

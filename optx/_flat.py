@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["FlatLayout", "FlatParams", "is_flat", "per_leaf", "to_trees"]
+__all__ = ["FlatLayout", "FlatParams", "is_flat", "pack", "per_leaf", "to_trees"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -230,7 +230,7 @@ class FlatParams:
             layout = _layout(tree, pad_to)
             leaves = layout.treedef.flatten_up_to(tree)
         else:
-            leaves = _check_against(tree, layout)
+            leaves = _check_against("optx.FlatParams.from_tree", tree, layout)
         return cls(_pack(leaves, layout), layout)
 
     def tree(self) -> Any:
@@ -273,8 +273,12 @@ def _replicated(sharding: Any) -> bool:
     return all(entry is None for entry in sharding.spec)
 
 
-def _check_against(tree: Any, layout: FlatLayout) -> list[Any]:
-    call = "optx.FlatParams.from_tree"
+def pack(call: str, tree: Any, layout: FlatLayout) -> FlatParams:
+    """``tree`` packed into ``layout``; mismatches raise ValueError naming ``call``."""
+    return FlatParams(_pack(_check_against(call, tree, layout), layout), layout)
+
+
+def _check_against(call: str, tree: Any, layout: FlatLayout) -> list[Any]:
     if jax.tree.structure(tree) != layout.treedef:
         from optx import _tree  # noqa: PLC0415 - _tree is the leaf of the import graph
 
