@@ -35,7 +35,7 @@ class FlatState:
 jax.tree_util.register_pytree_with_keys(
     FlatState,
     lambda s: ([(jax.tree_util.GetAttrKey("inner_state"), s.inner_state)], s.layout),
-    lambda layout, children: FlatState(children[0], layout),
+    lambda layout, children: FlatState(next(iter(children)), layout),
     flatten_func=lambda s: ((s.inner_state,), s.layout),
 )
 
