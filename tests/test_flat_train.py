@@ -3,7 +3,6 @@ ordinary tree; equal to per-leaf training on one device and under data parallel 
 
 import chex
 import jax
-import jax.numpy as jnp
 import pytest
 from _train_problem import batches, init_params, loss_fn, take
 
