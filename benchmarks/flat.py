@@ -18,6 +18,9 @@ in one process, alternating (order rotated), median and min of ``--reps``:
 - ``flatparams``: params, gradients and state as `optx.FlatParams` (update and apply);
 - ``flat_step`` and ``optax_step``: a full train step (loss, gradient, update, apply) with
   the params as `FlatParams` (the loss reads ``fp.tree()``) against the usual Optax loop;
+  ``train_flat`` and ``train_per_leaf``: ``optx.train.make_train_step`` (``grad_norm=False``,
+  one step per call) on ``TrainState.create(..., flat=True)`` and on per-leaf params; the
+  step rows' ratio is ``optax_step / variant``;
 - ``torch_fused``, ``torch_foreach``: ``torch.optim.Adam``/``AdamW`` with ``fused=True`` /
   ``foreach=True`` (after ``clip_grad_norm_`` for the clipped row), when torch is installed
   (a benchmark-only dependency; rows say ``torch not installed`` otherwise).
@@ -125,6 +128,14 @@ def _step_runners(name: str, params: Any, row: dict) -> dict[str, measure.Runner
 
     fn = lambda p, s, t: optax_step(p, s, t)[:2]  # noqa: E731
     runners["optax_step"] = _jax_runner(fn, (p, s), (target,), row, "optax_step")
+    for label, flat in (("train_flat", True), ("train_per_leaf", False)):
+        train_step = optx.train.make_train_step(_loss, tx, grad_norm=False)
+        state = optx.train.TrainState.create(measure.copy_tree(params), tx, flat=flat)
+        with measure.quiet_donation():
+            stats = measure.compile_stats(train_step, (state, target))
+        row[label] = {"compile_s": stats["total_compile_s"], "temp_bytes": stats["temp_bytes"]}
+        fn = lambda s, t, step=train_step: (step(s, t)[0],)  # noqa: E731
+        runners[label] = measure.Runner(fn, (state,), (target,))
     return runners
 
 
@@ -210,15 +221,18 @@ def bench(tree: str, shapes: dict, name: str, args: argparse.Namespace) -> dict:
         row[label].update(t)
     base, base_compile = "optax", "optax"
     for label in runners:
-        if label in ("optax", "optax_step", "flat_step") or base not in runners:
+        if label in ("optax", "optax_step", "flat_step", "train_flat", "train_per_leaf"):
+            continue
+        if base not in runners:
             continue
         row[label]["ratio_vs_optax"] = row[base]["median_ms"] / row[label]["median_ms"]
         if "compile_s" in row[label]:
             compile_ratio = row[base_compile]["compile_s"] / row[label]["compile_s"]
             row[label]["compile_ratio_vs_optax"] = compile_ratio
-    if "flat_step" in runners:
-        step_ratio = row["optax_step"]["median_ms"] / row["flat_step"]["median_ms"]
-        row["flat_step"]["ratio_vs_optax_step"] = step_ratio
+    for label in ("flat_step", "train_flat", "train_per_leaf"):
+        if label in runners:
+            step_ratio = row["optax_step"]["median_ms"] / row[label]["median_ms"]
+            row[label]["ratio_vs_optax_step"] = step_ratio
     return row
 
 
