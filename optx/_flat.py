@@ -14,6 +14,7 @@ per-leaf ones; it never sees a buffer as one leaf.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import Any
 
@@ -231,34 +232,26 @@ class FlatParams:
             leaves = layout.treedef.flatten_up_to(tree)
         else:
             leaves = _check_against("optx.FlatParams.from_tree", tree, layout)
-        return cls(_pack(leaves, layout), layout)
+        return cls(_pack_any(leaves, layout), layout)
 
     def tree(self) -> Any:
         """The original tree, each leaf a view of its buffer (static slices and reshapes).
 
         Cheap inside ``jit`` (XLA fuses the slices into their consumers); its transpose under
         ``jax.grad`` is one concatenation per buffer. A leaf that had a `NamedSharding` is
-        constrained back to it.
+        constrained back to it. Outside ``jit`` the views are one compiled call per layout.
         """
-        layout = self.layout
-        pieces: list[list[Any]] = []
-        for group, buffer in zip(layout.groups, self.buffers):
-            sizes = [leaf.size for leaf in layout.leaves if leaf.group == len(pieces)]
-            if sum(sizes) < group.size:
-                sizes.append(group.size - sum(sizes))
-            pieces.append(list(jax.lax.split(buffer, sizes)) if len(sizes) > 1 else [buffer])
-        taken = [0] * len(layout.groups)
-        out = []
-        for leaf in layout.leaves:
-            view = pieces[leaf.group][taken[leaf.group]].reshape(leaf.shape)
-            taken[leaf.group] += 1
-            if leaf.sharding is not None and not _replicated(leaf.sharding):
-                if isinstance(view, jax.core.Tracer):
-                    view = jax.lax.with_sharding_constraint(view, leaf.sharding)
-                else:
-                    view = jax.device_put(view, leaf.sharding)
-            out.append(view)
-        return layout.treedef.unflatten(out)
+        on_host, where = _host_placement(self.buffers, self.layout)
+        if on_host and len(self.layout.leaves) > 1:
+            host = [np.asarray(b) for b in self.buffers]
+            out = [
+                host[leaf.group][leaf.offset : leaf.offset + leaf.size].reshape(leaf.shape)
+                for leaf in self.layout.leaves
+            ]
+            return self.layout.treedef.unflatten(_to_device(out, where))
+        if _concrete(self.buffers):
+            return _jitted(_views, self.layout)(self.buffers)
+        return _views(self.buffers, self.layout)
 
     @property
     def paths(self) -> tuple[str, ...]:
@@ -269,13 +262,84 @@ class FlatParams:
         return f"FlatParams({self.layout!r})"
 
 
+def _concrete(arrays: Any) -> bool:
+    leaves = jax.tree.leaves(arrays)
+    return bool(leaves) and all(
+        isinstance(x, jax.Array) and not isinstance(x, jax.core.Tracer) for x in leaves
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _jitted(fn: Any, layout: FlatLayout) -> Any:
+    """``fn(arrays, layout)`` compiled once per layout: packing or viewing thousands of
+    leaves eagerly dispatches an op per leaf (minutes at 10,000 leaves)."""
+    return jax.jit(lambda arrays: fn(arrays, layout))
+
+
+def _host_placement(arrays: Any, layout: FlatLayout) -> tuple[bool, Any]:
+    """(True, where) when every array is concrete on one device and no group is sharded:
+    packing and viewing then run on the host (a memcpy), with no per-leaf dispatch and no
+    compile. ``where`` is the device of committed arrays, else None (uncommitted)."""
+    if any(g.sharding is not None for g in layout.groups) or not _concrete(arrays):
+        return False, None
+    shardings = {x.sharding for x in jax.tree.leaves(arrays)}
+    committed = any(x.committed for x in jax.tree.leaves(arrays))
+    if len(shardings) != 1 or not isinstance(
+        next(iter(shardings)), jax.sharding.SingleDeviceSharding
+    ):
+        return False, None
+    return True, next(iter(shardings)) if committed else None
+
+
+def _to_device(arrays: Any, where: Any) -> Any:
+    return jax.device_put(arrays, where) if where is not None else jax.device_put(arrays)
+
+
+def _pack_any(leaves: list[Any], layout: FlatLayout) -> tuple[Any, ...]:
+    on_host, where = _host_placement(leaves, layout)
+    if on_host and len(leaves) > 1:
+        parts: list[list[Any]] = [[] for _ in layout.groups]
+        for spec, x in zip(layout.leaves, leaves):
+            parts[spec.group].append(np.ravel(np.asarray(x)))
+        buffers = []
+        for group, pieces in zip(layout.groups, parts):
+            used = sum(p.size for p in pieces)
+            pieces.append(np.zeros([group.size - used], group.dtype))
+            buffers.append(np.concatenate(pieces).astype(group.dtype))
+        return tuple(_to_device(buffers, where))
+    if _concrete(leaves) and len(leaves) > 1:
+        return _jitted(_pack, layout)(list(leaves))
+    return _pack(leaves, layout)
+
+
+def _views(buffers: tuple[Any, ...], layout: FlatLayout) -> Any:
+    pieces: list[list[Any]] = []
+    for group, buffer in zip(layout.groups, buffers):
+        sizes = [leaf.size for leaf in layout.leaves if leaf.group == len(pieces)]
+        if sum(sizes) < group.size:
+            sizes.append(group.size - sum(sizes))
+        pieces.append(list(jax.lax.split(buffer, sizes)) if len(sizes) > 1 else [buffer])
+    taken = [0] * len(layout.groups)
+    out = []
+    for leaf in layout.leaves:
+        view = pieces[leaf.group][taken[leaf.group]].reshape(leaf.shape)
+        taken[leaf.group] += 1
+        if leaf.sharding is not None and not _replicated(leaf.sharding):
+            if isinstance(view, jax.core.Tracer):
+                view = jax.lax.with_sharding_constraint(view, leaf.sharding)
+            else:
+                view = jax.device_put(view, leaf.sharding)
+        out.append(view)
+    return layout.treedef.unflatten(out)
+
+
 def _replicated(sharding: Any) -> bool:
     return all(entry is None for entry in sharding.spec)
 
 
 def pack(call: str, tree: Any, layout: FlatLayout) -> FlatParams:
     """``tree`` packed into ``layout``; mismatches raise ValueError naming ``call``."""
-    return FlatParams(_pack(_check_against(call, tree, layout), layout), layout)
+    return FlatParams(_pack_any(_check_against(call, tree, layout), layout), layout)
 
 
 def _check_against(call: str, tree: Any, layout: FlatLayout) -> list[Any]:
