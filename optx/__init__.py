@@ -35,6 +35,8 @@ from optx._core import (
     set_to_zero as set_to_zero,
     stateless as stateless,
 )
+from optx._flat import FlatLayout as FlatLayout, FlatParams as FlatParams
+from optx._flat_tx import FlatState as FlatState, flat as flat
 from optx._hyperparams import (
     Hyperparams as Hyperparams,
     HyperparamsState as HyperparamsState,
@@ -66,6 +68,9 @@ __all__ = [
     "CLOSED_UNIT_INTERVAL",
     "Constraint",
     "FINITE",
+    "FlatLayout",
+    "FlatParams",
+    "FlatState",
     "Hyperparams",
     "HyperparamsState",
     "NON_NEGATIVE",
@@ -74,6 +79,7 @@ __all__ = [
     "ScheduledFlags",
     "UNIT_INTERVAL",
     "debug_checks",
+    "flat",
     "get_hyperparams",
     "moments_like",
     "rename_hyperparams",

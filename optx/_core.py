@@ -13,7 +13,7 @@ order, so an optx transform is accepted wherever Optax's is (flax ``TrainState``
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, NamedTuple, Protocol, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeAlias, TypeVar
 
 import jax
 import jax.numpy as jnp
@@ -23,7 +23,12 @@ from jax.typing import ArrayLike
 # Type aliases for type checkers (mypy, pyright); at run time they are plain typing objects.
 # A custom pytree node (an equinox Module, a registered dataclass) is a valid tree at run
 # time but not an ArrayTree to a type checker: annotate such a tree yourself, or cast it.
-ArrayTree: TypeAlias = ArrayLike | None | Iterable["ArrayTree"] | Mapping[Any, "ArrayTree"]
+if TYPE_CHECKING:
+    from optx._flat import FlatParams
+
+ArrayTree: TypeAlias = (
+    ArrayLike | None | Iterable["ArrayTree"] | Mapping[Any, "ArrayTree"] | "FlatParams"
+)
 """A pytree of arrays: an array or scalar, ``None``, or a sequence or mapping of trees."""
 Numeric: TypeAlias = jax.Array | np.ndarray | np.number | float | int
 """A real number: a JAX or NumPy array (a scalar one for a hyperparameter), or a Python one."""

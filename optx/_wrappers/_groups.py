@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 
 import jax
 
-from optx import _tree, _validate
+from optx import _flat, _tree, _validate
 from optx._core import GradientTransformation, ScalarOrSchedule, chain, identity
 from optx._hyperparams import Hyperparams, HyperparamsState
 from optx._hyperparams_access import get_hyperparams
@@ -75,7 +75,7 @@ def _group_scale(call, base_name, base_value, mult_name, mults, labels, *, decay
         new = [one(g, p, group) for g, p, group in zip(leaves, p_leaves, groups)]
         return jax.tree.unflatten(treedef, new), ParamGroupsState(h.count, h.state)
 
-    return GradientTransformation(init, update)
+    return _flat.per_leaf(GradientTransformation(init, update))
 
 
 @_validate.public_call("optx.param_groups")

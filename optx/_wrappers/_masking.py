@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from optx import _tree, _validate
+from optx import _flat, _tree, _validate
 from optx._core import EmptyState, GradientTransformation, _accepting_extra_args, chain
 from optx._paths import (
     PathRules,
@@ -146,7 +146,7 @@ def masked(inner: GradientTransformation, mask: Any) -> GradientTransformation:
         leaves, treedef = jax.tree.flatten(updates)
         return _merge(treedef, [(keep, new)], leaves), MaskedState(inner_state)
 
-    return GradientTransformation(init, update)
+    return _flat.per_leaf(GradientTransformation(init, update))
 
 
 def _check_params_like(call: str, params: Any, updates: Any) -> None:
@@ -227,7 +227,7 @@ def partition(transforms: Mapping[Hashable, GradientTransformation], param_label
         leaves, treedef = jax.tree.flatten(updates)
         return _merge(treedef, parts, leaves), PartitionState(new_states)
 
-    return GradientTransformation(init, update)
+    return _flat.per_leaf(GradientTransformation(init, update))
 
 
 def _zero_frozen(keep_frozen: list[bool], updates: Any) -> Any:
@@ -279,7 +279,7 @@ def freeze(mask: Any, inner: GradientTransformation | None = None) -> GradientTr
         frozen = resolve_bool_mask(call, mask, updates if params is None else params)
         return _zero_frozen(frozen, updates), state
 
-    zeroing = GradientTransformation(zero_init, zero_update)
+    zeroing = _flat.per_leaf(GradientTransformation(zero_init, zero_update))
     if inner is None:
         return zeroing
     with _validate.calling(call):

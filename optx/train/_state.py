@@ -9,6 +9,7 @@ import jax.numpy as jnp
 
 from optx import _validate
 from optx._core import GradientTransformation
+from optx._flat import FlatParams
 
 
 class TrainState(NamedTuple):
@@ -36,14 +37,22 @@ class TrainState(NamedTuple):
         *,
         rng: jax.Array | int = 0,
         model_state: Any = None,
+        flat: bool = False,
     ) -> TrainState:
         """A state at step 0: ``optimizer.init(params)`` and a key from ``rng``.
+
+        With ``flat=True`` (the flat mode) the params are held as `optx.FlatParams` (one
+        buffer per dtype and sharding group) and the optimizer state is built on them, so
+        every elementwise update and the apply run once per buffer; the train step still
+        hands ``loss_fn`` the ordinary tree (``params.tree()``), and ``state.params.tree()``
+        gives it back.
 
         Args:
           params: the initial parameters.
           optimizer: the gradient transformation the step will apply.
           rng: a typed key, or an int seed.
           model_state: optional non-trained state carried along.
+          flat: keyword-only; hold the params as `optx.FlatParams` (the flat mode).
 
         Examples:
           >>> import jax.numpy as jnp, optx
@@ -53,6 +62,7 @@ class TrainState(NamedTuple):
         """
         _validate.check_transformation("optx.train.TrainState.create", "optimizer", optimizer)
         key = jax.random.key(rng) if isinstance(rng, int) else rng
+        params = FlatParams.from_tree(params) if flat else params
         return cls(
             step=jnp.zeros([], jnp.int32),
             params=params,

@@ -18,6 +18,7 @@ from jax import lax
 
 from optx import _tree, _validate
 from optx._core import GradientTransformation, _accepting_extra_args, apply_updates
+from optx._flat import FlatParams
 from optx._hyperparams_access import get_hyperparams
 from optx.train._donation import DonatingStep
 from optx.train._state import TrainState
@@ -152,6 +153,7 @@ def make_grad_fn(
     """
 
     def objective(params, model_state, batch, rng):
+        params = params.tree() if isinstance(params, FlatParams) else params  # flat mode
         if has_state:
             loss, rest = loss_fn(params, model_state, batch, rng)
             aux, model_state = rest if has_aux else (None, rest)

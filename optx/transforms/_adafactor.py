@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from optx import _tree, _validate
+from optx import _flat, _tree, _validate
 from optx._constraints import NON_NEGATIVE, POSITIVE
 from optx._core import EmptyState, GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
@@ -260,7 +260,7 @@ def _factored_rms(
         )
         return updates, ScaleByFactoredRmsState(h.count, v_row, v_col, v, h.state)
 
-    return GradientTransformation(init, update)
+    return _flat.per_leaf(GradientTransformation(init, update))
 
 
 def _leaf_rms(x: jax.Array) -> jax.Array:
@@ -290,7 +290,7 @@ def scale_by_param_block_rms(min_scale: float = 1e-3) -> GradientTransformation:
 
         return jax.tree.map(one, updates, params), state
 
-    return GradientTransformation(init, update)
+    return _flat.per_leaf(GradientTransformation(init, update))
 
 
 def _check_factored_shapes(call: str, init: Any, state: Any, updates: Any) -> None:

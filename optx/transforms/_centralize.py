@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from optx import _tree, _validate
+from optx import _flat, _tree, _validate
 from optx._core import EmptyState, GradientTransformation
 
 
@@ -66,4 +66,4 @@ def centralize(*, unit_axis: int = -1) -> GradientTransformation:
 
         return jax.tree.map(one, updates), state
 
-    return GradientTransformation(init, update)
+    return _flat.per_leaf(GradientTransformation(init, update))

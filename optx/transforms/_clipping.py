@@ -8,7 +8,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from optx import _constraints, _tree, _validate
+from optx import _constraints, _flat, _tree, _validate
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
 
@@ -148,7 +148,7 @@ def clip_by_block_rms(threshold: ScalarOrSchedule) -> GradientTransformation:
         updates = jax.tree.map(one, updates)
         return updates, ClipByBlockRmsState(h.count, h.state)
 
-    return GradientTransformation(init, update)
+    return _flat.per_leaf(GradientTransformation(init, update))
 
 
 def _unit_norm(x: jax.Array) -> jax.Array:
@@ -219,4 +219,4 @@ def adaptive_grad_clip(
         updates = jax.tree.map(one, updates, params)
         return updates, AdaptiveGradClipState(h.count, h.state)
 
-    return GradientTransformation(init, update)
+    return _flat.per_leaf(GradientTransformation(init, update))

@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 
 import jax
 
-from optx import _tree, _validate, _xla_cpu
+from optx import _flat, _tree, _validate, _xla_cpu
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
 from optx._paths import as_labeller, resolve_bool_mask
@@ -99,4 +99,5 @@ def add_decayed_weights(
             updates = jax.tree.map(one, updates, params, keep)
         return updates, AddDecayedWeightsState(h.count, h.state)
 
-    return GradientTransformation(init, update)
+    tx = GradientTransformation(init, update)
+    return tx if mask is None else _flat.per_leaf(tx)  # a mask names original leaves

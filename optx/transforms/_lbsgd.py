@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from optx import _constraints, _tree, _validate
+from optx import _constraints, _flat, _tree, _validate
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
 
@@ -152,4 +152,4 @@ def scale_by_lbsgd(
         count = h.count
         return updates, ScaleByLbsgdState(count, cum, trace, h.state)
 
-    return GradientTransformation(init, update)
+    return _flat.per_leaf(GradientTransformation(init, update))

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from optx import _constraints, _tree, _validate
+from optx import _constraints, _flat, _tree, _validate
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
 
@@ -130,7 +130,7 @@ def add_noise(
         updates = jax.tree.map(one, updates, noise)
         return updates, AddNoiseState(count, next_key, h.state)
 
-    return GradientTransformation(init, update)
+    return _flat.per_leaf(GradientTransformation(init, update))
 
 
 @_validate.public_call("optx.scale_by_sgld")
@@ -180,4 +180,4 @@ def scale_by_sgld(learning_rate: ScalarOrSchedule = 0.01, key: Any = 0) -> Gradi
         updates = jax.tree.map(one, updates, noise)
         return updates, ScaleBySgldState(h.count, next_key, h.state)
 
-    return GradientTransformation(init, update)
+    return _flat.per_leaf(GradientTransformation(init, update))

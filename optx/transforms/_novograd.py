@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from optx import _constraints, _tree, _validate
+from optx import _constraints, _flat, _tree, _validate
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
 
@@ -119,4 +119,4 @@ def scale_by_novograd(
         updates, mu, nu = _tree.map_unzip(one, 3, updates, state.mu, state.nu, *rest)
         return updates, ScaleByNovogradState(count, mu, nu, h.state)
 
-    return GradientTransformation(init, update)
+    return _flat.per_leaf(GradientTransformation(init, update))

@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from optx import _tree, _validate
+from optx import _flat, _tree, _validate
 from optx._constraints import CLOSED_UNIT_INTERVAL
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
@@ -135,4 +135,4 @@ def scale_by_sm3(
         updates = jax.tree.map(lambda g, m: m.astype(g.dtype), updates, mu)
         return updates, ScaleBySm3State(h.count, accumulators, mu, h.state)
 
-    return GradientTransformation(init, update)
+    return _flat.per_leaf(GradientTransformation(init, update))

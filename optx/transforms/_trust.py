@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from optx import _constraints, _tree, _validate
+from optx import _constraints, _flat, _tree, _validate
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
 from optx.transforms._decay import resolve_mask
@@ -160,7 +160,7 @@ def scale_by_trust_ratio(
             updates = jax.tree.map(one, updates, params, keep)
         return updates, ScaleByTrustRatioState(h.count, h.state)
 
-    return GradientTransformation(init, update)
+    return _flat.per_leaf(GradientTransformation(init, update))
 
 
 def fromage_rescale(learning_rate: ScalarOrSchedule) -> GradientTransformation:
@@ -195,4 +195,4 @@ def fromage_rescale(learning_rate: ScalarOrSchedule) -> GradientTransformation:
         updates = jax.tree.map(one, updates, params)
         return updates, FromageState(h.count, h.state)
 
-    return GradientTransformation(init, update)
+    return _flat.per_leaf(GradientTransformation(init, update))
