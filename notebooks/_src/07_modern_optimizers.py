@@ -2,7 +2,7 @@
 # %% [markdown]
 # # Modern optimizers: Muon, Schedule-Free, Shampoo, SOAP and Prodigy
 #
-# The optimizers people train with in 2025-2026, on one small problem: the digits CNN of
+# Six optimizers on one small problem: the digits CNN of
 # the schedules notebook (two 3x3 convolutions and a dense layer, 1,437 training and 360
 # test images of 8x8 pixels), trained for the same number of steps from the same
 # initialization with AdamW and five newer methods:
@@ -11,10 +11,12 @@
 #   iteration (convolution kernels are reshaped to matrices) and uses AdamW for the rest;
 # - **Schedule-Free AdamW** replaces the learning-rate schedule by an averaging of the
 #   iterates; it is evaluated at the averaged point (`optx.schedule_free_eval_params`);
-# - **Shampoo** preconditions each weight with Kronecker factors `(G G^T)^{-1/4}` and
-#   `(G^T G)^{-1/4}`, recomputed every few steps, grafted to Adam's step size;
+# - **Shampoo** preconditions each weight matrix with Kronecker factors, `(G G^T)^{-1/4}`
+#   and `(G^T G)^{-1/4}` (a 4-D convolution kernel gets one factor per axis and roots of
+#   exponent -1/8), recomputed every 10 steps, grafted to Adam's step size;
 # - **SOAP** runs Adam in the eigenbasis of Shampoo's factors;
-# - **Prodigy** estimates the step size itself: its `learning_rate` is a multiplier, 1.0.
+# - **Prodigy** estimates the step size itself: its `learning_rate` is a multiplier of
+#   that estimate (1.0 recommended; 3.0 won the sweep here).
 #
 # The settings are the result of a small sweep over the learning rate (three to five values
 # per optimizer, 10 epochs each) on this problem; each optimizer below uses its best
@@ -218,8 +220,8 @@ for name, r in results.items():
 # - Muon, Schedule-Free AdamW and Prodigy cost about what AdamW costs per step (the
 #   network's forward and backward pass and the call itself dominate; asserted: under
 #   5x);
-# - Shampoo costs more than AdamW: every 10 steps it recomputes the inverse fourth roots
-#   of its factors (an eigendecomposition each); SOAP refreshes its bases every 10 steps
+# - Shampoo costs more than AdamW: every 10 steps it recomputes the inverse roots of its
+#   factors (an eigendecomposition each); SOAP refreshes its bases every 10 steps
 #   (a QR step each) and rotates the gradient at every step; both stay under 20x AdamW's
 #   step on this small network.
 #
