@@ -220,10 +220,11 @@ for name, r in results.items():
 # - Muon, Schedule-Free AdamW and Prodigy cost about what AdamW costs per step (the
 #   network's forward and backward pass and the call itself dominate; asserted: under
 #   5x);
-# - Shampoo costs more than AdamW: every 10 steps it recomputes the inverse roots of its
-#   factors (an eigendecomposition each); SOAP refreshes its bases every 10 steps
-#   (a QR step each) and rotates the gradient at every step; both stay under 20x AdamW's
-#   step on this small network.
+# - Shampoo and SOAP do more work: every 10 steps Shampoo recomputes the inverse roots of
+#   its factors (an eigendecomposition each) and SOAP refreshes its bases (a QR step
+#   each), and SOAP rotates the gradient at every step; on this small network both stay
+#   under 20x AdamW's step (how much more they cost varied most between builds of this
+#   page, from 1.9x to 6.7x AdamW's step for Shampoo, so no tighter bound is asserted).
 #
 # The time per step is that of the fastest of epochs 2 to 10 (the first one compiles),
 # over its 22 steps; on a shared machine these numbers move by 2x from run to run, so the
@@ -240,4 +241,3 @@ for name in ("Muon", "Schedule-Free AdamW", "Prodigy"):
     assert ms[name] < 5 * base, (name, ms[name], base)
 for name in ("Shampoo", "SOAP"):
     assert ms[name] < 20 * base, (name, ms[name], base)
-assert ms["Shampoo"] > base, (ms["Shampoo"], base)
