@@ -32,7 +32,7 @@ def _builder():
 
 def test_every_source_has_a_notebook():
     sources = sorted(p.stem for p in (NOTEBOOKS / "_src").glob("[0-9]*.py"))
-    assert len(sources) == 6 and [f"{s}.ipynb" for s in sources] == NAMES
+    assert len(sources) == 7 and [f"{s}.ipynb" for s in sources] == NAMES
 
 
 @pytest.mark.parametrize("name", NAMES)
