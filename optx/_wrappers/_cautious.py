@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from optx import _tree, _validate
+from optx import _flat, _tree, _validate
 from optx._core import GradientTransformation, _accepting_extra_args
 
 
@@ -95,4 +95,4 @@ def cautious(
 
         return jax.tree.map(one, new, updates), CautiousState(inner_state)
 
-    return GradientTransformation(init, update)
+    return _flat.per_leaf(GradientTransformation(init, update))

@@ -10,10 +10,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from optx import _tree, _validate
+from optx import _flat, _tree, _validate
 from optx._constraints import POSITIVE
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState, one_minus_power
+from optx.transforms._preconditioner_blocks import gathered, placed_like
 
 NS_COEFFS_PRESETS: dict[str, Any] = {
     "standard": (3.4445, -4.7750, 2.0315),
@@ -149,7 +150,12 @@ def _orthogonalize(x: jax.Array, coeffs: np.ndarray, preconditioning: str, eps: 
 def newton_schulz(
     call: str, x: jax.Array, dims: Any, coeffs: np.ndarray, preconditioning: str, eps: Any
 ) -> jax.Array:
-    """Orthogonalizes ``x`` (any rank, its matrix given by ``dims``), batch axes vmapped."""
+    """Orthogonalizes ``x`` (any rank, its matrix given by ``dims``), batch axes vmapped.
+
+    Under Explicit mesh axes a sharded ``x`` is gathered first (its products contract the
+    sharded axes) and the result is placed back as ``x`` was.
+    """
+    x_in, x = x, gathered(x)
     red, out = _axes(call, x, dims)
     batch = tuple(a for a in range(x.ndim) if a not in red and a not in out)
     perm = batch + red + out
@@ -158,7 +164,8 @@ def newton_schulz(
         (math.prod(shape[: len(batch)]), math.prod(x.shape[a] for a in red), -1)
     )
     done = jax.vmap(lambda m: _orthogonalize(m, coeffs, preconditioning, eps))(flat)
-    return jnp.transpose(done.reshape(shape), tuple(int(i) for i in np.argsort(perm)))
+    result = jnp.transpose(done.reshape(shape), tuple(int(i) for i in np.argsort(perm)))
+    return placed_like(result, x_in)
 
 
 def ns_coefficients(call: str, ns_coeffs: Any, ns_steps: int) -> np.ndarray:
@@ -305,7 +312,7 @@ def scale_by_muon(
         out = [one(g, m, d) for g, m, d in zip(leaves, _tree.flatten_up_to(treedef, mu), dims)]
         return jax.tree.unflatten(treedef, out), ScaleByMuonState(h.count, mu, h.state)
 
-    return GradientTransformation(init, update)
+    return _flat.per_leaf(GradientTransformation(init, update))
 
 
 @_validate.public_call("optx.scale_by_shape")
@@ -366,4 +373,4 @@ def scale_by_shape(
         out = jax.tree.unflatten(treedef, [one(g, d) for g, d in zip(leaves, dims)])
         return out, ScaleByShapeState(h.count, h.state)
 
-    return GradientTransformation(init, update)
+    return _flat.per_leaf(GradientTransformation(init, update))

@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from optx import _tree, _validate
+from optx import _flat, _tree, _validate
 from optx._constraints import CLOSED_UNIT_INTERVAL, NON_NEGATIVE, POSITIVE
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState
@@ -299,7 +299,7 @@ def scale_by_shampoo(
             t, jax.tree.unflatten(treedef, new_leaves), h.state
         )
 
-    return GradientTransformation(init, update)
+    return _flat.per_leaf(GradientTransformation(init, update))
 
 
 def _graft_scale(a: jax.Array, p: jax.Array, axes: tuple[int, ...] | None) -> jax.Array:
