@@ -9,6 +9,8 @@ from _train_problem import batches, init_params, loss_fn, take
 import optx
 from optx.train import TrainState, data_parallel, make_train_step
 
+pytestmark = pytest.mark.slow  # registry-wide or long reference runs: the full run only
+
 STEPS = 8
 DATA = batches(STEPS, seed=1)
 OPTIMIZERS = {

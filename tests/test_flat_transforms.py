@@ -9,6 +9,8 @@ from registry import CASES
 
 import optx
 
+pytestmark = pytest.mark.slow  # registry-wide or long reference runs: the full run only
+
 STEPS = 3
 
 

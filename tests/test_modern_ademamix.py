@@ -10,6 +10,8 @@ import pytest
 
 import optx
 
+pytestmark = pytest.mark.slow  # registry-wide or long reference runs: the full run only
+
 STEPS = 100
 SHAPES = {"v": (5,), "m": (4, 3), "k": (2, 3, 4)}
 RTOL_OPTAX, ATOL_OPTAX, ATOL_OPTAX32 = 1e-5, 1e-6, 1e-5

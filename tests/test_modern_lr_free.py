@@ -9,6 +9,8 @@ import pytest
 
 import optx
 
+pytestmark = pytest.mark.slow  # registry-wide or long reference runs: the full run only
+
 STEPS = 100
 RTOL_STEP = 3e-5
 SCALES = np.linspace(0.5, 2.0, 12).reshape(3, 4)

@@ -9,6 +9,8 @@ import pytest
 
 import optx
 
+pytestmark = pytest.mark.slow  # registry-wide or long reference runs: the full run only
+
 SHAPES = {"v": (5,), "m": (4, 3), "k": (2, 3, 4)}
 STEPS = 50
 RTOL_F64 = 1e-10  # max |error| over max |w|, per step

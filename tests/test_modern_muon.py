@@ -13,6 +13,8 @@ import pytest
 
 import optx
 
+pytestmark = pytest.mark.slow  # registry-wide or long reference runs: the full run only
+
 STEPS = 100
 A, B, C = 3.4445, -4.7750, 2.0315
 

@@ -13,6 +13,8 @@ import pytest
 
 import optx
 
+pytestmark = pytest.mark.slow  # registry-wide or long reference runs: the full run only
+
 STEPS = 100
 W0 = np.linspace(-1.0, 1.0, 12).reshape(4, 3)
 

@@ -10,6 +10,8 @@ import pytest
 
 import optx
 
+pytestmark = pytest.mark.slow  # registry-wide or long reference runs: the full run only
+
 STEPS = 100
 SCALES = jnp.linspace(0.5, 2.0, 12).reshape(3, 4)
 PARAMS = {"w": jnp.linspace(-3.0, 5.0, 12).reshape(3, 4), "b": jnp.array([10.0, -7.0])}

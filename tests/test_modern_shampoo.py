@@ -19,6 +19,8 @@ import pytest
 
 import optx
 
+pytestmark = pytest.mark.slow  # registry-wide or long reference runs: the full run only
+
 SHAPES = {"m": (5, 4), "t": (2, 3, 4), "v": (6,), "wide": (3, 12), "s": ()}
 OPTIONS = {
     "block_size": 3,

@@ -20,6 +20,8 @@ import pytest
 
 import optx
 
+pytestmark = pytest.mark.slow  # registry-wide or long reference runs: the full run only
+
 # name: (shape, merged shape under max_precond_dim=16 with merge_dims, rotated axes)
 MERGED = {
     "sq": ((5, 5), (5, 5), (0, 1)),
