@@ -221,3 +221,21 @@ def test_bad_alias_inputs_name_the_alias():
         optx.shampoo(precondition_frequency=0)
     with pytest.raises(TypeError, match=r"optx.shampoo: block_size must be an int"):
         optx.shampoo(block_size=2.0)
+
+
+def test_state_can_be_donated():
+    """Factors and roots are distinct buffers: a donated jitted update runs (no buffer twice)."""
+    params = {"w": jnp.ones((8, 4)), "b": jnp.zeros(4)}
+    grads = jax.tree.map(lambda x: 0.1 * x + 0.01, params)
+    tx = optx.shampoo(1e-3, precondition_frequency=2)
+
+    def step(p, s, g):
+        u, s = tx.update(g, s, p)
+        return optx.apply_updates(p, u), s
+
+    donated = jax.jit(step, donate_argnums=(0, 1))
+    p = jax.tree.map(lambda x: jnp.array(x, copy=True), params)
+    s = tx.init(p)
+    for _ in range(3):
+        p, s = donated(p, s, grads)
+    assert bool(jnp.all(jnp.isfinite(p["w"])))

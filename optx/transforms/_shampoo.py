@@ -185,8 +185,11 @@ def scale_by_shampoo(
         if not preconditioned(shape):
             return ShampooLeafState((), (), jnp.zeros_like(p, dtype=wide), graft_state)
         block, counts = pb.block_layout(shape, block_size)
-        stacks = tuple(pb.replicated_zeros(p, (math.prod(counts), b, b), wide) for b in block)
-        return ShampooLeafState(stacks, stacks, (), graft_state)
+
+        def stacks():  # distinct buffers for the factors and the roots (both donatable)
+            return tuple(pb.replicated_zeros(p, (math.prod(counts), b, b), wide) for b in block)
+
+        return ShampooLeafState(stacks(), stacks(), (), graft_state)
 
     public = _validate.current_call(call)
 
