@@ -25,6 +25,10 @@ import numpy as np
 __all__ = ["FlatLayout", "FlatParams", "is_flat", "pack", "per_leaf", "to_trees"]
 
 
+MAX_PACKED_SIZE = 2**14
+"""`FlatParams.from_tree`'s default: leaves with more elements get a buffer each."""
+
+
 @dataclasses.dataclass(frozen=True)
 class _Leaf:
     path: str
@@ -109,22 +113,23 @@ def _buffer_sharding(sharding: Any) -> tuple[Any, int]:
     return jax.sharding.NamedSharding(sharding.mesh, spec), shards
 
 
-def _layout(tree: Any, pad_to: int) -> FlatLayout:
+def _layout(tree: Any, pad_to: int, max_packed_size: int | None) -> FlatLayout:
     with_paths, treedef = jax.tree_util.tree_flatten_with_path(tree)
-    keys: dict[tuple[Any, Any], int] = {}
+    keys: dict[tuple[Any, ...], int] = {}
     sizes: list[int] = []
     infos: list[tuple[Any, Any]] = []
     leaves = []
     for path, x in with_paths:
         dtype = jnp.dtype(jnp.result_type(x))
         sharding = _named_sharding(x)
-        key = (dtype, sharding)
+        size = math.prod(np.shape(x))
+        own = max_packed_size is not None and size > max_packed_size
+        key = (dtype, sharding, len(leaves)) if own else (dtype, sharding)
         if key not in keys:
             keys[key] = len(sizes)
             sizes.append(0)
-            infos.append(key)
+            infos.append((dtype, sharding))
         group = keys[key]
-        size = math.prod(np.shape(x))
         shape = tuple(int(d) for d in np.shape(x))
         leaves.append(
             _Leaf(jax.tree_util.keystr(path), shape, dtype, group, sizes[group], size, sharding)
@@ -171,10 +176,12 @@ class FlatParams:
     per-leaf results, at the per-leaf cost.
 
     Leaves are grouped by dtype (bf16 and f32 leaves go to different buffers, each keeps its
-    dtype) and by `jax.sharding.NamedSharding`: a group of replicated leaves gets a
-    replicated buffer on their mesh; a group of leaves sharded over some mesh axes gets a
-    buffer split evenly over those axes (padded with zeros to a multiple of their size),
-    and `tree` constrains each view back to its leaf's sharding. Padding is zero in
+    dtype) and by `jax.sharding.NamedSharding`; a leaf larger than ``max_packed_size``
+    elements (`FlatParams.from_tree`) gets a buffer of its own, since its per-leaf kernels
+    cost less than copying it into a shared buffer and out again. A group of replicated
+    leaves gets a replicated buffer on their mesh; a group of leaves sharded over some mesh
+    axes gets a buffer split evenly over those axes (padded with zeros to a multiple of
+    their size), and `tree` constrains each view back to its leaf's sharding. Padding is zero in
     `from_tree`; elementwise rules keep it finite for zero gradients.
 
     Args:
@@ -205,7 +212,12 @@ class FlatParams:
 
     @classmethod
     def from_tree(
-        cls, tree: Any, *, layout: FlatLayout | None = None, pad_to: int = 1
+        cls,
+        tree: Any,
+        *,
+        layout: FlatLayout | None = None,
+        pad_to: int = 1,
+        max_packed_size: int | None = MAX_PACKED_SIZE,
     ) -> FlatParams:
         """Packs the arrays of ``tree`` into buffers (a copy; works under ``jit``).
 
@@ -215,20 +227,35 @@ class FlatParams:
             gradients like the params) instead of building one from ``tree``.
           pad_to: keyword-only; pad each buffer's length to a multiple of this (for even
             shards). Ignored when ``layout`` is given.
+          max_packed_size: keyword-only; a leaf with more elements than this gets a buffer
+            of its own (its view is a reshape, so packing gradients into it and viewing it
+            copy nothing), and the smaller leaves share their group's buffer; ``None``
+            packs every leaf. The default, ``2**14``, packs the leaves whose per-leaf
+            kernels cost more than copying them. Ignored when
+            ``layout`` is given.
 
         Returns:
           The `FlatParams`.
 
         Raises:
           ValueError: ``tree`` does not match ``layout`` (structure, shape or dtype), or
-            ``pad_to`` is not a positive integer.
+            ``pad_to`` or ``max_packed_size`` is not a positive integer.
         """
         if layout is None:
             if not isinstance(pad_to, int) or isinstance(pad_to, bool) or pad_to < 1:
                 raise ValueError(
                     f"optx.FlatParams.from_tree: pad_to must be a positive integer, got {pad_to!r}"
                 )
-            layout = _layout(tree, pad_to)
+            if max_packed_size is not None and (
+                not isinstance(max_packed_size, int)
+                or isinstance(max_packed_size, bool)
+                or max_packed_size < 1
+            ):
+                raise ValueError(
+                    "optx.FlatParams.from_tree: max_packed_size must be a positive integer or "
+                    f"None (pack every leaf), got {max_packed_size!r}"
+                )
+            layout = _layout(tree, pad_to, max_packed_size)
             leaves = layout.treedef.flatten_up_to(tree)
         else:
             leaves = _check_against("optx.FlatParams.from_tree", tree, layout)

@@ -8,7 +8,7 @@ import jax
 
 from optx import _validate
 from optx._core import GradientTransformation, _accepting_extra_args
-from optx._flat import FlatLayout, FlatParams, pack
+from optx._flat import MAX_PACKED_SIZE, FlatLayout, FlatParams, pack
 
 __all__ = ["FlatState", "flat"]
 
@@ -41,17 +41,22 @@ jax.tree_util.register_pytree_with_keys(
 
 
 @_validate.public_call("optx.flat")
-def flat(inner: GradientTransformation) -> GradientTransformation:
+def flat(
+    inner: GradientTransformation, *, max_packed_size: int | None = MAX_PACKED_SIZE
+) -> GradientTransformation:
     """Runs ``inner`` on flat buffers while the params and gradients stay ordinary trees.
 
     For Optax-style loops (``tx.update(grads, state, params)`` with per-leaf params): the
     state is built on `FlatParams` (one 1-D buffer per dtype and sharding group), each
     ``update`` packs the gradients (and the params, when given) into that layout, runs
     ``inner`` once per buffer, and returns per-leaf updates as views of the flat update. The
-    per-leaf inputs and outputs cost one concatenation per buffer in and one slice per leaf
-    out (XLA fuses each slice into the last elementwise step, so an Adam update is two
-    buffer kernels plus one small kernel per leaf instead of three per leaf). Params are
-    packed only when ``inner`` reads them (XLA drops an unused concatenation).
+    per-leaf inputs and outputs cost one concatenation per shared buffer in and one slice
+    per leaf out (XLA fuses each slice into the last elementwise step, so an Adam update is
+    two buffer kernels plus one small kernel per leaf instead of three per leaf). Only the
+    leaves of at most ``max_packed_size`` elements are packed: a larger leaf keeps a buffer
+    of its own, which is a reshape of the leaf (no copy), since copying a large leaf in and
+    out costs more than its per-leaf kernels save. Params are packed only when ``inner``
+    reads them (XLA drops an unused concatenation).
 
     Unlike `optx.flatten`, dtypes are not mixed (a bf16 and an f32 leaf go to different
     buffers), a sharded group keeps a sharded buffer, and transforms whose rule needs the
@@ -62,6 +67,8 @@ def flat(inner: GradientTransformation) -> GradientTransformation:
 
     Args:
       inner: the transformation to run on the flat buffers.
+      max_packed_size: keyword-only; leaves with more elements than this get a buffer each
+        (as in `FlatParams.from_tree`); ``None`` packs every leaf.
 
     Returns:
       A transformation with state `FlatState`.
@@ -79,10 +86,19 @@ def flat(inner: GradientTransformation) -> GradientTransformation:
              [-0.1, -0.1]], dtype=float32)
     """
     _validate.check_transformation("optx.flat", "inner", inner)
+    if max_packed_size is not None and (
+        not isinstance(max_packed_size, int)
+        or isinstance(max_packed_size, bool)
+        or max_packed_size < 1
+    ):
+        raise ValueError(
+            "optx.flat: max_packed_size must be a positive integer or None (pack every leaf), "
+            f"got {max_packed_size!r}"
+        )
     inner_update = _accepting_extra_args(inner.update)
 
     def init(params):
-        fp = FlatParams.from_tree(params)
+        fp = FlatParams.from_tree(params, max_packed_size=max_packed_size)
         return FlatState(inner.init(fp), fp.layout)
 
     def update(updates, state, params=None, **extra_args):
