@@ -43,14 +43,38 @@ def _gradients(params: Any, key: jax.Array, step: int) -> Any:
     return jax.tree.unflatten(treedef, grads)
 
 
-def _run(tx, params, key, steps, extra_args, jit):
-    update = jax.jit(tx.update) if jit else tx.update
+class _Jitted:
+    """``tx.update`` under one `jax.jit`, extra arguments traced, counting its traces."""
+
+    def __init__(self, tx: GradientTransformation):
+        self.traces = 0
+
+        def update(grads, state, params, extra_args):
+            self.traces += 1
+            return tx.update(grads, state, params, **extra_args)
+
+        self._update = jax.jit(update)
+
+    def __call__(self, grads, state, params, extra_args):
+        return self._update(grads, state, params, extra_args)
+
+
+def _run(tx, update, params, key, steps, extra_args):
+    """``steps`` updates from ``tx.init``; ``update`` is ``tx.update`` or a `_Jitted`."""
     state = tx.init(params)
     for step in range(steps):
         grads = _gradients(params, key, step)
-        updates, state = update(grads, state, params, **extra_args)
+        updates, state = update(grads, state, params, extra_args)
         params = apply_updates(params, updates)
     return params, state
+
+
+def _eager(tx):
+    return lambda grads, state, params, extra_args: tx.update(grads, state, params, **extra_args)
+
+
+def _layout(tree: Any) -> Any:
+    return jax.tree.map(lambda x: (jnp.shape(x), jnp.result_type(x)), tree)
 
 
 def check_transform(
@@ -72,26 +96,33 @@ def check_transform(
 
     - ``extra_args``: ``update`` accepts and ignores an unknown keyword argument.
     - ``jit_equals_eager``: ``steps`` jitted updates equal the eager ones.
-    - ``no_retrace``: the jitted update traces once for ``steps`` calls
-      (``chex.assert_max_traces``).
-    - ``state_structure``: the state keeps its tree structure, shapes and dtypes.
+    - ``no_retrace``: the jitted update (of a fresh ``make_tx()``) traces once for
+      ``max(steps, 2)`` calls: the state keeps its structure, dtypes and weak types.
+    - ``state_structure``: the state keeps its tree structure, shapes and dtypes, after
+      eager and after jitted updates.
     - ``cond``: the update runs inside ``lax.cond`` against the unchanged state.
     - ``dtypes``: for each of ``dtypes`` the updates keep the gradients' dtype and the
       params keep theirs after `apply_updates`.
-    - ``finite``: updates and state stay finite.
-    - ``vmap``: ``jax.vmap`` of init and update over a batch of two params equals two
-      separate runs.
+    - ``finite``: after the jitted updates, params and the state's floating arrays are
+      finite.
+    - ``vmap``: ``jax.vmap`` of init and update (under `jax.jit`) over a batch of two
+      params equals two separate updates.
+
+    Checks that need no values (``extra_args``, ``cond``, ``dtypes``) trace with
+    `jax.eval_shape` and compile nothing; the jitted checks share one compiled update, so a
+    full run compiles the update three times (plain, and ``vmap``'s init and update).
 
     Args:
       tx: the transformation to check.
       params: example parameters (a pytree of float arrays).
       key: PRNG key for the random gradients (default ``jax.random.key(0)``).
       steps: number of updates per run.
-      extra_args: keyword arguments every update receives (e.g. ``{"key": ...}``).
+      extra_args: keyword arguments every update receives (e.g. ``{"key": ...}``); under
+        `jax.jit` they are traced arguments, as in a train step.
       checks: which checks to run.
       dtypes: parameter dtypes for the ``dtypes`` check.
-      make_tx: builds a fresh ``tx``; needed by ``no_retrace`` to count traces of a new
-        function. Defaults to reusing ``tx``.
+      make_tx: builds a fresh ``tx`` for the jitted runs, so that ``no_retrace`` counts
+        the traces of a function no earlier call compiled. Defaults to reusing ``tx``.
       rtol, atol: tolerances for the equality checks.
 
     Raises:
@@ -113,99 +144,97 @@ def check_transform(
     key = jax.random.key(0) if key is None else key
     extra_args = dict(extra_args or {})
     make_tx = make_tx or (lambda: tx)
+    state0 = tx.init(params)
+    grads0 = _gradients(params, key, 0)
+
+    def traced_update(grads, state, p, **more):
+        return jax.eval_shape(
+            lambda g, s, q: tx.update(g, s, q, **more, **extra_args), grads, state, p
+        )
 
     if "extra_args" in checks:
-        state = tx.init(params)
-        grads = _gradients(params, key, 0)
         try:
-            tx.update(grads, state, params, optx_unknown_extra_arg=1.0, **extra_args)
+            traced_update(grads0, state0, params, optx_unknown_extra_arg=1.0)
         except TypeError as error:
             raise AssertionError(
                 f"check_transform[extra_args]: update does not accept unknown keyword "
                 f"arguments ({error}); give it **extra_args"
             ) from error
 
+    states = {}  # after `steps` updates: "eager", "jit"
+    jitted = None
+    if {"jit_equals_eager", "no_retrace", "finite", "vmap"} & set(checks):
+        jitted = _Jitted(make_tx())
+        jit_params, states["jit"] = _run(tx, jitted, params, key, max(steps, 2), extra_args)
+        if "no_retrace" in checks and jitted.traces != 1:
+            raise AssertionError(
+                f"check_transform[no_retrace]: the jitted update traced {jitted.traces} times "
+                f"in {max(steps, 2)} calls; the state changes structure, dtype or weak type"
+            )
+        if "finite" in checks:
+            chex.assert_tree_all_finite(jit_params)
+            floats = [
+                x
+                for x in jax.tree.leaves(states["jit"])
+                if jnp.issubdtype(jnp.result_type(x), jnp.floating)
+            ]
+            chex.assert_tree_all_finite(floats)
+
     if "jit_equals_eager" in checks:
-        eager = _run(tx, params, key, steps, extra_args, jit=False)
-        jitted = _run(tx, params, key, steps, extra_args, jit=True)
-        _assert_close("jit_equals_eager", eager, jitted, rtol, atol)
+        eager = _run(tx, _eager(tx), params, key, max(steps, 2), extra_args)
+        states["eager"] = eager[1]
+        _assert_close("jit_equals_eager", eager, (jit_params, states["jit"]), rtol, atol)
 
-    if "no_retrace" in checks:
-        fresh = make_tx()
-        chex.clear_trace_counter()
+    if "state_structure" in checks:
+        if not states:
+            states["traced"] = traced_update(grads0, state0, params)[1]
+        for when, state in states.items():
+            _assert_same_layout("state_structure", when, state0, state)
 
-        @jax.jit
-        @chex.assert_max_traces(n=1)
-        def update(grads, state, params):
-            return fresh.update(grads, state, params, **extra_args)
+    if "cond" in checks:
 
-        state = fresh.init(params)
-        for step in range(max(steps, 2)):
-            try:
-                _, state = update(_gradients(params, key, step), state, params)
-            except AssertionError as error:
-                raise AssertionError(
-                    f"check_transform[no_retrace]: the jitted update traced again at step "
-                    f"{step}; the state changes structure, dtype or weak type ({error})"
-                ) from error
+        def stepped(s):
+            return tx.update(grads0, s, params, **extra_args)[1]
 
-    if "state_structure" in checks or "cond" in checks:
-        state0 = tx.init(params)
-        grads = _gradients(params, key, 0)
-        _, state1 = tx.update(grads, state0, params, **extra_args)
-        if "state_structure" in checks:
-            _assert_same_layout("state_structure", state0, state1)
-        if "cond" in checks:
-
-            def stepped(s):
-                return tx.update(grads, s, params, **extra_args)[1]
-
-            try:
-                jax.lax.cond(jnp.asarray(True), stepped, lambda s: s, state0)
-            except TypeError as error:
-                raise AssertionError(
-                    f"check_transform[cond]: the updated state cannot stand in lax.cond "
-                    f"against the initial one ({error})"
-                ) from error
+        try:
+            jax.eval_shape(
+                lambda s: jax.lax.cond(jnp.asarray(True), stepped, lambda s: s, s), state0
+            )
+        except TypeError as error:
+            raise AssertionError(
+                f"check_transform[cond]: the updated state cannot stand in lax.cond "
+                f"against the initial one ({error})"
+            ) from error
 
     if "dtypes" in checks:
         for dtype in dtypes:
             cast = jax.tree.map(lambda p, d=dtype: jnp.asarray(p, d), params)
-            state = tx.init(cast)
-            grads = _gradients(cast, key, 0)
-            updates, _ = jax.jit(tx.update)(grads, state, cast, **extra_args)
-            for path_g, u in zip(
+            grads = jax.tree.map(lambda g, d=dtype: g.astype(d), grads0)
+            updates, _ = traced_update(grads, tx.init(cast), cast)
+            for (path, g), u in zip(
                 jax.tree_util.tree_flatten_with_path(grads)[0], jax.tree.leaves(updates)
             ):
-                path, g = path_g
                 if u.dtype != g.dtype:
                     raise AssertionError(
                         f"check_transform[dtypes]: with {jnp.dtype(dtype).name} params the "
                         f"update at {jax.tree_util.keystr(path)} is {u.dtype}, the gradient "
                         f"{g.dtype}"
                     )
-            new_params = apply_updates(cast, updates)
+            new_params = jax.eval_shape(apply_updates, cast, updates)
             chex.assert_trees_all_equal_dtypes(new_params, cast)
 
-    if "finite" in checks:
-        new_params, state = _run(tx, params, key, steps, extra_args, jit=True)
-        chex.assert_tree_all_finite(new_params)
-        floats = [
-            x for x in jax.tree.leaves(state) if jnp.issubdtype(jnp.result_type(x), jnp.floating)
-        ]
-        chex.assert_tree_all_finite(floats)
-
     if "vmap" in checks:
+        assert jitted is not None
         other = jax.tree.map(lambda p: p * 0.5 + 0.25, params)
         stacked = jax.tree.map(lambda a, b: jnp.stack([a, b]), params, other)
         grads = [_gradients(p, key, 0) for p in (params, other)]
         stacked_grads = jax.tree.map(lambda a, b: jnp.stack([a, b]), *grads)
-        states = jax.vmap(tx.init)(stacked)
-        updates, _ = jax.vmap(lambda g, s, p: tx.update(g, s, p, **extra_args))(
-            stacked_grads, states, stacked
-        )
+        states_v = jax.jit(jax.vmap(tx.init))(stacked)
+        updates, _ = jax.jit(
+            jax.vmap(lambda g, s, p, e: tx.update(g, s, p, **e), in_axes=(0, 0, 0, None))
+        )(stacked_grads, states_v, stacked, extra_args)
         for i, p in enumerate((params, other)):
-            single, _ = tx.update(grads[i], tx.init(p), p, **extra_args)
+            single, _ = jitted(grads[i], tx.init(p), p, extra_args)
             _assert_close("vmap", single, jax.tree.map(lambda x, i=i: x[i], updates), rtol, atol)
 
 
@@ -222,12 +251,12 @@ def _assert_close(check: str, expected: Any, got: Any, rtol: float, atol: float)
         raise AssertionError(f"check_transform[{check}]: {error}") from error
 
 
-def _assert_same_layout(check: str, before: Any, after: Any) -> None:
+def _assert_same_layout(check: str, when: str, before: Any, after: Any) -> None:
     # Typed Any: jaxlib ships no stub for PyTreeDef, so mypy cannot see its __eq__.
     structure: Any = jax.tree.structure(before)
     if structure != jax.tree.structure(after):
         raise AssertionError(
-            f"check_transform[{check}]: the state structure changed after one update: "
+            f"check_transform[{check}]: the state structure changed after {when} updates: "
             f"{jax.tree.structure(before)} became {jax.tree.structure(after)}"
         )
     for (path, a), b in zip(
@@ -235,7 +264,7 @@ def _assert_same_layout(check: str, before: Any, after: Any) -> None:
     ):
         if jnp.shape(a) != jnp.shape(b) or jnp.result_type(a) != jnp.result_type(b):
             raise AssertionError(
-                f"check_transform[{check}]: state leaf {jax.tree_util.keystr(path)} changed "
-                f"from {jnp.result_type(a)}{list(jnp.shape(a))} to "
-                f"{jnp.result_type(b)}{list(jnp.shape(b))}"
+                f"check_transform[{check}]: after {when} updates, state leaf "
+                f"{jax.tree_util.keystr(path)} changed from {jnp.result_type(a)}"
+                f"{list(jnp.shape(a))} to {jnp.result_type(b)}{list(jnp.shape(b))}"
             )
