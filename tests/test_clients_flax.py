@@ -2,6 +2,8 @@
 linen's ``TrainState``; each run equals the same optx transform on the plain pytree of arrays,
 and each parameter group gets what Optax gives it."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -130,6 +132,20 @@ def _nnx_run(make_tx):
     return model, optimizer, losses
 
 
+@functools.cache
+def _nnx_case(name):
+    """A case's `_nnx_run` as pure arrays (trained params, optimizer state, losses), shared
+    by the tests that read it."""
+    model, optimizer, losses = _nnx_run(CASES[name][0])
+    return nnx.to_pure_dict(nnx.state(model, nnx.Param)), nnx.as_pure(optimizer.opt_state), losses
+
+
+@functools.cache
+def _plain_case(name):
+    """A case's optx transform in `_plain_run` (its results are immutable arrays)."""
+    return _plain_run(CASES[name][0]())
+
+
 def _plain_run(tx):
     """``tx`` on the plain dict of arrays of the same model (same init, same loss)."""
     graphdef, variables = nnx.split(MLP(nnx.Rngs(0)), nnx.Param)
@@ -161,31 +177,28 @@ def _close(a, b, tol):
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_nnx_optimizer_equals_the_plain_run_and_each_group_gets_optax_update(name):
-    make_tx, make_optax = CASES[name]
-    model, optimizer, losses = _nnx_run(make_tx)
-    start, plain_params, plain_state = _plain_run(make_tx())
+    _, make_optax = CASES[name]
+    trained, opt_state, losses = _nnx_case(name)
+    start, plain_params, plain_state = _plain_case(name)
     assert losses[-1] < losses[0]
-    trained = nnx.to_pure_dict(nnx.state(model, nnx.Param))
     _close(trained, plain_params, 1e-6)
     with jax.numpy_dtype_promotion("standard"):  # Optax relies on implicit promotion
         _, optax_params, _ = _plain_run(make_optax(start))
     _close(trained, optax_params, 1e-5)
     # The state built from Variables at init is the state updated on arrays.
-    nnx_state = jax.tree.leaves(nnx.as_pure(optimizer.opt_state))
+    nnx_state = jax.tree.leaves(opt_state)
     assert len(nnx_state) == len(jax.tree.leaves(plain_state))
     for x, y in zip(nnx_state, jax.tree.leaves(plain_state)):
         np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-6, atol=1e-6)
 
 
 def test_frozen_params_are_bitwise_unchanged_and_have_no_state():
-    make_tx, _ = CASES["freeze_l1"]
-    model, optimizer, _ = _nnx_run(make_tx)
-    start, _, _ = _plain_run(make_tx())
-    trained = nnx.to_pure_dict(nnx.state(model, nnx.Param))
+    trained, opt_state, _ = _nnx_case("freeze_l1")
+    start, _, _ = _plain_case("freeze_l1")
     for a, b in zip(jax.tree.leaves(trained["l1"]), jax.tree.leaves(start["l1"])):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     assert not np.allclose(trained["l2"]["kernel"], start["l2"]["kernel"])
-    moments = jax.tree.leaves(nnx.as_pure(optimizer.opt_state[0].inner_state[0].mu))
+    moments = jax.tree.leaves(opt_state[0].inner_state[0].mu)
     assert sorted(m.shape for m in moments) == [(2,), (8,), (8,), (8, 2)]
 
 
