@@ -255,22 +255,18 @@ def test_linen_train_state_apply_gradients_equals_the_plain_loop(name):
 
     state = train_state.TrainState.create(apply_fn=module.apply, params=params, tx=make_tx())
 
-    @jax.jit
-    def ts_step(state, x, y):
-        return state.apply_gradients(grads=jax.grad(loss)(state.params, x, y))
-
     tx = make_tx()
     opt_state = tx.init(params)
     plain = params
 
-    @jax.jit
-    def plain_step(p, s, x, y):
+    @jax.jit  # both loops' steps in one compiled call
+    def both_steps(state, p, s, x, y):
+        state = state.apply_gradients(grads=jax.grad(loss)(state.params, x, y))
         u, s = tx.update(jax.grad(loss)(p, x, y), s, p)
-        return optx.apply_updates(p, u), s
+        return state, optx.apply_updates(p, u), s
 
     for _ in range(STEPS):
-        state = ts_step(state, x, y)
-        plain, opt_state = plain_step(plain, opt_state, x, y)
+        state, plain, opt_state = both_steps(state, plain, opt_state, x, y)
     assert int(state.step) == STEPS
     _close(state.params, plain, 1e-6)
     _close(state.opt_state, opt_state, 1e-6)
