@@ -142,31 +142,37 @@ def _nnx_case(name):
 
 @functools.cache
 def _plain_case(name):
-    """A case's optx transform in `_plain_run` (its results are immutable arrays)."""
-    return _plain_run(CASES[name][0]())
+    """A case's optx transform and its Optax counterpart on the plain dict of arrays of the
+    same model (same init, same loss), both runs in one compiled call.
 
-
-def _plain_run(tx):
-    """``tx`` on the plain dict of arrays of the same model (same init, same loss)."""
+    Returns the start params, optx's params and state, and Optax's params after STEPS steps.
+    """
+    make_tx, make_optax = CASES[name]
     graphdef, variables = nnx.split(MLP(nnx.Rngs(0)), nnx.Param)
     params = nnx.to_pure_dict(variables)
     as_variables = jax.tree.structure(variables)
+    tx, optax_tx = make_tx(), make_optax(params)
 
     def loss(p, x, y):
         return _loss(nnx.merge(graphdef, as_variables.unflatten(jax.tree.leaves(p))), x, y)
 
-    @jax.jit
-    def step(p, s, x, y):
-        g = jax.grad(loss)(p, x, y)
-        u, s = tx.update(g, s, p)
-        return optx.apply_updates(p, u), s
+    def run(tx, p, x, y):
+        def step(carry, _):
+            p, s = carry
+            u, s = tx.update(jax.grad(loss)(p, x, y), s, p)
+            return (optx.apply_updates(p, u), s), None
 
-    x, y = _data()
-    state = tx.init(params)
-    start = params
-    for _ in range(STEPS):
-        params, state = step(params, state, x, y)
-    return start, params, state
+        return jax.lax.scan(step, (p, tx.init(p)), None, length=STEPS)[0]
+
+    @jax.jit
+    def both(p, x, y):
+        mine = run(tx, p, x, y)
+        with jax.numpy_dtype_promotion("standard"):  # Optax relies on implicit promotion
+            theirs, _ = run(optax_tx, p, x, y)
+        return mine, theirs
+
+    (plain_params, plain_state), optax_params = both(params, *_data())
+    return params, plain_params, plain_state, optax_params
 
 
 def _close(a, b, tol):
@@ -177,13 +183,10 @@ def _close(a, b, tol):
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_nnx_optimizer_equals_the_plain_run_and_each_group_gets_optax_update(name):
-    _, make_optax = CASES[name]
     trained, opt_state, losses = _nnx_case(name)
-    start, plain_params, plain_state = _plain_case(name)
+    _, plain_params, plain_state, optax_params = _plain_case(name)
     assert losses[-1] < losses[0]
     _close(trained, plain_params, 1e-6)
-    with jax.numpy_dtype_promotion("standard"):  # Optax relies on implicit promotion
-        _, optax_params, _ = _plain_run(make_optax(start))
     _close(trained, optax_params, 1e-5)
     # The state built from Variables at init is the state updated on arrays.
     nnx_state = jax.tree.leaves(opt_state)
@@ -194,7 +197,7 @@ def test_nnx_optimizer_equals_the_plain_run_and_each_group_gets_optax_update(nam
 
 def test_frozen_params_are_bitwise_unchanged_and_have_no_state():
     trained, opt_state, _ = _nnx_case("freeze_l1")
-    start, _, _ = _plain_case("freeze_l1")
+    start = _plain_case("freeze_l1")[0]
     for a, b in zip(jax.tree.leaves(trained["l1"]), jax.tree.leaves(start["l1"])):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     assert not np.allclose(trained["l2"]["kernel"], start["l2"]["kernel"])
