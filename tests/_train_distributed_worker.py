@@ -18,6 +18,16 @@ def optimizer():
     return optx.chain(optx.clip_by_global_norm(0.1), optx.adam(1e-2))
 
 
+def initial_state(opt):
+    """The step-0 state of the shared problem, built in one jitted call."""
+    import jax
+    from _train_problem import init_params
+
+    import optx
+
+    return jax.jit(lambda: optx.train.TrainState.create(init_params(jax.random.key(0)), opt))()
+
+
 def say_hello():
     """A function target for launch_local."""
     print(f"hello from {os.environ['OPTX_PROCESS_ID']} of {os.environ['OPTX_NUM_PROCESSES']}")
@@ -73,16 +83,18 @@ def main(out_path):
 
     import jax
     import numpy as np
-    from _train_problem import batches, init_params, loss_fn, take
+    from _train_problem import batches, loss_fn, take
 
     assert info.num_processes == 2 and jax.process_count() == 2
     data = batches(STEPS, seed=3)
     part = optx.train.distributed.local_slice(data["x"].shape[1])
     opt = optimizer()
     saved = {"num_devices": np.asarray(len(jax.devices()))}
+    # One compile for the initial state instead of one per eager op (same values).
+    initial = initial_state(opt)
     for name, kwargs in MODES.items():
         dp = optx.train.data_parallel(loss_fn, opt, **kwargs)
-        state = dp.replicate(optx.train.TrainState.create(init_params(jax.random.key(0)), opt))
+        state = dp.replicate(initial)
         for i in range(STEPS):
             local = jax.tree.map(lambda a: a[part], take(data, i))
             state, metrics = dp(state, dp.shard_batch(local))

@@ -73,33 +73,52 @@ def _launch(root):
     env.update(JAX_PLATFORMS="cpu", PYTHONPATH=os.pathsep.join([str(TESTS.parent), str(TESTS)]))
     return subprocess.Popen(
         [sys.executable, str(TESTS / "_ckpt_kill_worker.py"), str(root)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )  # fmt: skip
+
+
+def _failed(launcher):
+    launcher.kill()
+    return launcher.communicate(timeout=30)[1][-2000:]
 
 
 @pytest.mark.slow
 def test_sigkill_during_saves_leaves_the_latest_committed_and_no_growing_temporaries(tmp_path):
+    # One launcher process imports JAX once and forks a fresh worker process per run (see
+    # _ckpt_kill_worker.py); each worker is killed with SIGKILL during its second save.
     rng = np.random.default_rng(0)
-    resumed = []
-    for _ in range(10):
-        proc = _launch(tmp_path)
-        deadline = time.monotonic() + 60
-        try:
+    resumed, pid = [], None
+    launcher = _launch(tmp_path)
+    try:
+        for _ in range(10):
+            launcher.stdin.write("run\n")
+            launcher.stdin.flush()
+            deadline = time.monotonic() + 60
             begins = 0
             while begins < 2:  # kill during the second save (or just after it started)
-                line = proc.stdout.readline()
-                assert line, proc.stderr.read()[-2000:]
+                line = launcher.stdout.readline()
+                assert line and not line.startswith("exited"), (line, _failed(launcher))
                 assert time.monotonic() < deadline, "the worker is too slow"
+                if line.startswith("pid"):
+                    pid = int(line.split()[1])
                 if line.startswith("resumed"):
                     resumed.append(line.split())
                 begins += line.startswith("begin")
             time.sleep(rng.uniform(0.0, 0.08))
-        finally:
-            proc.send_signal(signal.SIGKILL)
-            proc.communicate(timeout=30)
-        leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".optx-")]
-        assert len(leftovers) <= 1, leftovers  # the next save or restore removes it
-        assert len([p for p in tmp_path.iterdir() if p.name.isdigit()]) <= 3
+            os.kill(pid, signal.SIGKILL)  # a worker this test started (through the launcher)
+            line = launcher.stdout.readline()
+            while line.startswith("begin"):  # a save that began before the kill landed
+                line = launcher.stdout.readline()
+            assert line.split() == ["exited", str(-signal.SIGKILL)], (line, _failed(launcher))
+            pid = None
+            leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".optx-")]
+            assert len(leftovers) <= 1, leftovers  # the next save or restore removes it
+            assert len([p for p in tmp_path.iterdir() if p.name.isdigit()]) <= 3
+    finally:
+        if pid is not None:  # a failed check left our worker running
+            os.kill(pid, signal.SIGKILL)
+        launcher.kill()
+        launcher.communicate(timeout=30)
     assert len(resumed) == 9  # every run after the first resumed
     assert all(words[2] == "ok" for words in resumed), resumed
     latest = train.CheckpointManager(tmp_path).latest_step()

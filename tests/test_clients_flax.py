@@ -2,6 +2,8 @@
 linen's ``TrainState``; each run equals the same optx transform on the plain pytree of arrays,
 and each parameter group gets what Optax gives it."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -130,27 +132,47 @@ def _nnx_run(make_tx):
     return model, optimizer, losses
 
 
-def _plain_run(tx):
-    """``tx`` on the plain dict of arrays of the same model (same init, same loss)."""
+@functools.cache
+def _nnx_case(name):
+    """A case's `_nnx_run` as pure arrays (trained params, optimizer state, losses), shared
+    by the tests that read it."""
+    model, optimizer, losses = _nnx_run(CASES[name][0])
+    return nnx.to_pure_dict(nnx.state(model, nnx.Param)), nnx.as_pure(optimizer.opt_state), losses
+
+
+@functools.cache
+def _plain_case(name):
+    """A case's optx transform and its Optax counterpart on the plain dict of arrays of the
+    same model (same init, same loss), both runs in one compiled call.
+
+    Returns the start params, optx's params and state, and Optax's params after STEPS steps.
+    """
+    make_tx, make_optax = CASES[name]
     graphdef, variables = nnx.split(MLP(nnx.Rngs(0)), nnx.Param)
     params = nnx.to_pure_dict(variables)
     as_variables = jax.tree.structure(variables)
+    tx, optax_tx = make_tx(), make_optax(params)
 
     def loss(p, x, y):
         return _loss(nnx.merge(graphdef, as_variables.unflatten(jax.tree.leaves(p))), x, y)
 
-    @jax.jit
-    def step(p, s, x, y):
-        g = jax.grad(loss)(p, x, y)
-        u, s = tx.update(g, s, p)
-        return optx.apply_updates(p, u), s
+    def run(tx, p, x, y):
+        def step(carry, _):
+            p, s = carry
+            u, s = tx.update(jax.grad(loss)(p, x, y), s, p)
+            return (optx.apply_updates(p, u), s), None
 
-    x, y = _data()
-    state = tx.init(params)
-    start = params
-    for _ in range(STEPS):
-        params, state = step(params, state, x, y)
-    return start, params, state
+        return jax.lax.scan(step, (p, tx.init(p)), None, length=STEPS)[0]
+
+    @jax.jit
+    def both(p, x, y):
+        mine = run(tx, p, x, y)
+        with jax.numpy_dtype_promotion("standard"):  # Optax relies on implicit promotion
+            theirs, _ = run(optax_tx, p, x, y)
+        return mine, theirs
+
+    (plain_params, plain_state), optax_params = both(params, *_data())
+    return params, plain_params, plain_state, optax_params
 
 
 def _close(a, b, tol):
@@ -161,31 +183,25 @@ def _close(a, b, tol):
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_nnx_optimizer_equals_the_plain_run_and_each_group_gets_optax_update(name):
-    make_tx, make_optax = CASES[name]
-    model, optimizer, losses = _nnx_run(make_tx)
-    start, plain_params, plain_state = _plain_run(make_tx())
+    trained, opt_state, losses = _nnx_case(name)
+    _, plain_params, plain_state, optax_params = _plain_case(name)
     assert losses[-1] < losses[0]
-    trained = nnx.to_pure_dict(nnx.state(model, nnx.Param))
     _close(trained, plain_params, 1e-6)
-    with jax.numpy_dtype_promotion("standard"):  # Optax relies on implicit promotion
-        _, optax_params, _ = _plain_run(make_optax(start))
     _close(trained, optax_params, 1e-5)
     # The state built from Variables at init is the state updated on arrays.
-    nnx_state = jax.tree.leaves(nnx.as_pure(optimizer.opt_state))
+    nnx_state = jax.tree.leaves(opt_state)
     assert len(nnx_state) == len(jax.tree.leaves(plain_state))
     for x, y in zip(nnx_state, jax.tree.leaves(plain_state)):
         np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-6, atol=1e-6)
 
 
 def test_frozen_params_are_bitwise_unchanged_and_have_no_state():
-    make_tx, _ = CASES["freeze_l1"]
-    model, optimizer, _ = _nnx_run(make_tx)
-    start, _, _ = _plain_run(make_tx())
-    trained = nnx.to_pure_dict(nnx.state(model, nnx.Param))
+    trained, opt_state, _ = _nnx_case("freeze_l1")
+    start = _plain_case("freeze_l1")[0]
     for a, b in zip(jax.tree.leaves(trained["l1"]), jax.tree.leaves(start["l1"])):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     assert not np.allclose(trained["l2"]["kernel"], start["l2"]["kernel"])
-    moments = jax.tree.leaves(nnx.as_pure(optimizer.opt_state[0].inner_state[0].mu))
+    moments = jax.tree.leaves(opt_state[0].inner_state[0].mu)
     assert sorted(m.shape for m in moments) == [(2,), (8,), (8,), (8, 2)]
 
 
@@ -242,22 +258,18 @@ def test_linen_train_state_apply_gradients_equals_the_plain_loop(name):
 
     state = train_state.TrainState.create(apply_fn=module.apply, params=params, tx=make_tx())
 
-    @jax.jit
-    def ts_step(state, x, y):
-        return state.apply_gradients(grads=jax.grad(loss)(state.params, x, y))
-
     tx = make_tx()
     opt_state = tx.init(params)
     plain = params
 
-    @jax.jit
-    def plain_step(p, s, x, y):
+    @jax.jit  # both loops' steps in one compiled call
+    def both_steps(state, p, s, x, y):
+        state = state.apply_gradients(grads=jax.grad(loss)(state.params, x, y))
         u, s = tx.update(jax.grad(loss)(p, x, y), s, p)
-        return optx.apply_updates(p, u), s
+        return state, optx.apply_updates(p, u), s
 
     for _ in range(STEPS):
-        state = ts_step(state, x, y)
-        plain, opt_state = plain_step(plain, opt_state, x, y)
+        state, plain, opt_state = both_steps(state, plain, opt_state, x, y)
     assert int(state.step) == STEPS
     _close(state.params, plain, 1e-6)
     _close(state.opt_state, opt_state, 1e-6)

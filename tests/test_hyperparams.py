@@ -148,7 +148,7 @@ def _all_grads():
 
 
 def _schedule_values(schedule):
-    return np.asarray(jax.vmap(schedule)(jnp.arange(STEPS)), np.float64)
+    return np.asarray(jax.jit(jax.vmap(schedule))(jnp.arange(STEPS)), np.float64)  # one compile
 
 
 @pytest.mark.slow

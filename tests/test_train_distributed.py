@@ -10,11 +10,11 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
-from _train_distributed_worker import MODES, STEPS, optimizer, say_hello
-from _train_problem import batches, init_params, loss_fn
+from _train_distributed_worker import MODES, STEPS, initial_state, optimizer, say_hello
+from _train_problem import batches, loss_fn
 
 import optx
-from optx.train import TrainState, distributed, make_train_step
+from optx.train import distributed, make_train_step
 
 HERE = Path(__file__).parent
 DEADLINE_S = 120.0
@@ -37,9 +37,7 @@ def test_two_processes_match_single_process_training(tmp_path):
     assert int(saved["num_devices"]) == 4  # one global mesh over both processes
     opt = optimizer()
     step = make_train_step(loss_fn, opt, steps_per_call=STEPS)
-    expected, metrics = step(
-        TrainState.create(init_params(jax.random.key(0)), opt), batches(STEPS, seed=3)
-    )
+    expected, metrics = step(initial_state(opt), batches(STEPS, seed=3))
     for mode in MODES:
         for name, value in expected.params.items():
             np.testing.assert_allclose(saved[f"{mode}/{name}"], value, atol=1e-5)
