@@ -32,21 +32,33 @@ def _loss(tree):
     return total
 
 
-def _run(tx, params, extra_args, steps=STEPS):
-    """A few jitted steps; params may be a tree or a FlatParams (grads taken through .tree())."""
-    flat = isinstance(params, optx.FlatParams)
-    loss = (lambda p: _loss(p.tree())) if flat else _loss
+def _runs(make_tx, params, extra_args, steps=STEPS):
+    """``steps`` steps on the tree and on its `FlatParams`, in one jitted call (one compile for
+    both); the FlatParams run takes its gradients through ``.tree()``."""
+    fp = optx.FlatParams.from_tree(params)
+    txs = (make_tx(), make_tx())
+
+    def stepper(tx, flat):
+        loss = (lambda p: _loss(p.tree())) if flat else _loss
+
+        def step(carry, key):
+            params, state = carry
+            grads = jax.grad(loss)(params)
+            updates, state = tx.update(grads, state, params, value=loss(params), **extra_args(key))
+            return (optx.apply_updates(params, updates), state), None
+
+        return step
 
     @jax.jit
-    def step(params, state, key):
-        grads = jax.grad(loss)(params)
-        updates, state = tx.update(grads, state, params, value=loss(params), **extra_args(key))
-        return optx.apply_updates(params, updates), state
+    def run(starts, states):
+        keys = jax.random.split(jax.random.key(3), steps)
+        return [
+            jax.lax.scan(stepper(tx, flat), (p, s), keys)[0][0]
+            for tx, flat, p, s in zip(txs, (False, True), starts, states)
+        ]
 
-    state = tx.init(params)
-    for key in jax.random.split(jax.random.key(3), steps):
-        params, state = step(params, state, key)
-    return params
+    tree_result, flat_result = run((params, fp), (txs[0].init(params), txs[1].init(fp)))
+    return tree_result, flat_result
 
 
 def _extra(case):
@@ -63,9 +75,7 @@ def _check_equal(flat_result, tree_result):
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_registered_optimizer_equals_per_leaf(case):
-    params = _tree()
-    tree_result = _run(case.build(), params, _extra(case))
-    flat_result = _run(case.build(), optx.FlatParams.from_tree(params), _extra(case))
+    tree_result, flat_result = _runs(case.build, _tree(), _extra(case))
     _check_equal(flat_result, tree_result)
 
 
@@ -106,8 +116,5 @@ BLOCKS = {
 
 @pytest.mark.parametrize("name", sorted(BLOCKS))
 def test_building_block_equals_per_leaf(name):
-    params = _tree()
-    no_extra = lambda key: {}  # noqa: E731
-    tree_result = _run(BLOCKS[name](), params, no_extra)
-    flat_result = _run(BLOCKS[name](), optx.FlatParams.from_tree(params), no_extra)
+    tree_result, flat_result = _runs(BLOCKS[name], _tree(), lambda key: {})
     _check_equal(flat_result, tree_result)
