@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from _trajectories import standard_promotion, trajectories
 
 import optx
 
@@ -74,40 +75,6 @@ PAIRS = {
 }
 
 
-def _all_trajectories(pairs, params, grads):
-    """Each optimizer's trajectory, every one traced into one jitted program (one compile)."""
-
-    def body(carry, g):
-        new_carry, history = {}, {}
-        for name, tx in pairs.items():
-            params, state = carry[name]
-            updates, state = tx.update(g, state, params)
-            params = jax.tree.map(lambda p, u: p + u, params, updates)
-            new_carry[name], history[name] = (params, state), params
-        return new_carry, history
-
-    @jax.jit
-    def run(params, grads):
-        start = {name: (params, tx.init(params)) for name, tx in pairs.items()}
-        return jax.lax.scan(body, start, grads)[1]
-
-    return jax.tree.map(np.asarray, run(params, grads))
-
-
-def _standard_promotion(tx):
-    """``tx`` traced under standard dtype promotion (Optax relies on implicit promotion)."""
-
-    def init(params):
-        with jax.numpy_dtype_promotion("standard"):
-            return tx.init(params)
-
-    def update(updates, state, params=None):
-        with jax.numpy_dtype_promotion("standard"):
-            return tx.update(updates, state, params)
-
-    return optax.GradientTransformation(init, update)
-
-
 def _to64(tree):
     return jax.tree.map(lambda x: jnp.asarray(x, jnp.float64), tree)
 
@@ -115,13 +82,13 @@ def _to64(tree):
 def test_equals_optax():
     # Every pair of PAIRS; the failures are collected and named together.
     params = _tree(jax.random.key(7))
-    got = _all_trajectories({name: pair[0] for name, pair in PAIRS.items()}, params, GRADIENTS)
+    got = trajectories({name: pair[0] for name, pair in PAIRS.items()}, params, GRADIENTS)
     # The reference is Optax's algorithm run in float64, so the comparison measures optx's
     # float32 error, not Optax's: Optax computes 1 - b2**t in float32 (1.3e-5 relative
     # error at t=1), which alone moves its float32 Adam trajectory by ~1e-6.
     with jax.enable_x64(True), jax.numpy_dtype_promotion("standard"):
         theirs = {name: pair[1] for name, pair in PAIRS.items()}
-        expected = _all_trajectories(theirs, _to64(params), _to64(GRADIENTS))
+        expected = trajectories(theirs, _to64(params), _to64(GRADIENTS))
     failures = {}
     for name in sorted(PAIRS):
         for a, b in zip(jax.tree.leaves(got[name]), jax.tree.leaves(expected[name])):
@@ -139,15 +106,13 @@ def test_equals_optax():
 def test_adam_float32_is_closer_to_float64_than_optax_float32():
     """optx computes 1 - b**t as -expm1(t*log1p(-(1-b))) with an exact 1 - b."""
     params = _tree(jax.random.key(7))
-    both = _all_trajectories(
-        {"ours": optx.adam(1e-2), "theirs": _standard_promotion(optax.adam(1e-2))},
+    both = trajectories(
+        {"ours": optx.adam(1e-2), "theirs": standard_promotion(optax.adam(1e-2))},
         params,
         GRADIENTS,
     )
     with jax.enable_x64(True), jax.numpy_dtype_promotion("standard"):
-        exact = _all_trajectories({"exact": optax.adam(1e-2)}, _to64(params), _to64(GRADIENTS))[
-            "exact"
-        ]
+        exact = trajectories({"exact": optax.adam(1e-2)}, _to64(params), _to64(GRADIENTS))["exact"]
 
     def error(tree):
         diffs = [
