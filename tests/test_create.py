@@ -61,14 +61,28 @@ def _two_updates(tx, params, grads, **extra):
 
 def _assert_same_two_updates(got, expected, rtol=0, atol=0, **extra):
     """Two updates of each optimizer, both in one jitted program, are equal."""
+    _assert_all_same_two_updates({"": (got, expected, extra)}, rtol=rtol, atol=atol)
+
+
+def _assert_all_same_two_updates(cases, rtol=0, atol=0):
+    """``cases`` maps a name to ``(got, expected, extra_args)``: each pair's two updates are
+    equal. Every pair runs in one jitted program (one compile); failures are named together."""
 
     @jax.jit
     def run(params, grads):
-        return _two_updates(got, params, grads, **extra), _two_updates(
-            expected, params, grads, **extra
-        )
+        return {
+            name: (_two_updates(a, params, grads, **extra), _two_updates(b, params, grads, **extra))
+            for name, (a, b, extra) in cases.items()
+        }
 
-    chex.assert_trees_all_close(*run(PARAMS, GRADS), rtol=rtol, atol=atol)
+    results = run(PARAMS, GRADS)
+    failures = {}
+    for name, (got, expected) in results.items():
+        try:
+            chex.assert_trees_all_close(got, expected, rtol=rtol, atol=atol)
+        except AssertionError as error:
+            failures[name] = str(error)[:300]
+    assert not failures, failures
 
 
 # Aliases that need arguments (Optax requires sophia's learning rate) and extra args.
@@ -78,11 +92,13 @@ _NEEDS = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(_optimizers.__all__))
-def test_every_alias_is_created_by_name_and_equals_its_factory(name):
-    kwargs, extra = _NEEDS.get(name, ({}, {}))
-    _assert_same_two_updates(optx.create(name, **kwargs), getattr(optx, name)(**kwargs), **extra)
-    assert name in optx.registered_optimizers()
+def test_every_alias_is_created_by_name_and_equals_its_factory():
+    cases = {}
+    for name in sorted(_optimizers.__all__):
+        kwargs, extra = _NEEDS.get(name, ({}, {}))
+        cases[name] = (optx.create(name, **kwargs), getattr(optx, name)(**kwargs), extra)
+        assert name in optx.registered_optimizers()
+    _assert_all_same_two_updates(cases)
 
 
 def test_readme_catalogue_is_every_optimizer_and_public():
@@ -91,47 +107,50 @@ def test_readme_catalogue_is_every_optimizer_and_public():
     assert set(README_CATALOGUE) <= set(optx.__all__)
 
 
-@pytest.mark.parametrize("name", README_CATALOGUE)
-def test_every_readme_optimizer_is_created_by_name(name):
-    extra = _NEEDS.get(name, ({}, {}))[1]
-    _assert_same_two_updates(
-        optx.create(name, learning_rate=0.05), getattr(optx, name)(learning_rate=0.05), **extra
-    )
-    assert optx.registered_optimizers()[name] is getattr(optx, name)
+def test_every_readme_optimizer_is_created_by_name():
+    cases = {}
+    for name in README_CATALOGUE:
+        extra = _NEEDS.get(name, ({}, {}))[1]
+        got = optx.create(name, learning_rate=0.05)
+        cases[name] = (got, getattr(optx, name)(learning_rate=0.05), extra)
+        assert optx.registered_optimizers()[name] is getattr(optx, name)
+    _assert_all_same_two_updates(cases)
 
 
-@pytest.mark.parametrize("spelling", sorted(MXNET_REGISTRY))
-def test_every_mxnet_registry_name_is_created(spelling):
-    expected = getattr(optx, MXNET_REGISTRY[spelling])(learning_rate=0.05)
-    got = optx.create(spelling, learning_rate=0.05)
-    _assert_same_two_updates(got, expected)
+def test_every_mxnet_registry_name_is_created():
+    cases = {}
+    for spelling in sorted(MXNET_REGISTRY):
+        expected = getattr(optx, MXNET_REGISTRY[spelling])(learning_rate=0.05)
+        cases[spelling] = (optx.create(spelling, learning_rate=0.05), expected, {})
+    _assert_all_same_two_updates(cases)
 
 
-@pytest.mark.parametrize(
-    "spelling, name, kwargs",
-    [
-        ("NAG", "nag", {}),
-        ("Signum", "signum", {}),
-        ("FTML", "ftml", {}),
-        ("LBSGD", "lbsgd", {}),
-        ("SGD", "sgd", {}),
-        ("Adam", "adam", {}),
-        ("AdaGrad", "adagrad", {}),
-        ("RMSProp", "rmsprop", {}),
-        ("SignSGD", "sign_sgd", {}),
-        ("sign-sgd", "sign_sgd", {}),
-        ("LARC", "lars", {"clip": True, "paper_ratio": True}),
-        ("nesterov", "nag", {"lr_inside_momentum": False}),
-        (" Ftrl ", "ftrl", {}),
-        ("Ranger", "ranger", {}),  # fastai
-        ("RAdam", "radam", {}),
-        ("QHAdam", "qhadam", {}),
-    ],
-)
-def test_mxnet_and_fastai_spellings(spelling, name, kwargs):
-    expected = getattr(optx, name)(learning_rate=0.05, **kwargs)
-    got = optx.create(spelling, learning_rate=0.05)
-    _assert_same_two_updates(got, expected)
+MXNET_AND_FASTAI_SPELLINGS = [
+    ("NAG", "nag", {}),
+    ("Signum", "signum", {}),
+    ("FTML", "ftml", {}),
+    ("LBSGD", "lbsgd", {}),
+    ("SGD", "sgd", {}),
+    ("Adam", "adam", {}),
+    ("AdaGrad", "adagrad", {}),
+    ("RMSProp", "rmsprop", {}),
+    ("SignSGD", "sign_sgd", {}),
+    ("sign-sgd", "sign_sgd", {}),
+    ("LARC", "lars", {"clip": True, "paper_ratio": True}),
+    ("nesterov", "nag", {"lr_inside_momentum": False}),
+    (" Ftrl ", "ftrl", {}),
+    ("Ranger", "ranger", {}),  # fastai
+    ("RAdam", "radam", {}),
+    ("QHAdam", "qhadam", {}),
+]
+
+
+def test_mxnet_and_fastai_spellings():
+    cases = {}
+    for spelling, name, kwargs in MXNET_AND_FASTAI_SPELLINGS:
+        expected = getattr(optx, name)(learning_rate=0.05, **kwargs)
+        cases[spelling] = (optx.create(spelling, learning_rate=0.05), expected, {})
+    _assert_all_same_two_updates(cases)
 
 
 def test_hyperparameters_pass_through_including_schedules():
