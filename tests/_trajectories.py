@@ -33,11 +33,13 @@ def standard_promotion(tx: Any) -> optax.GradientTransformation:
     return optax.GradientTransformation(init, update)
 
 
-def trajectories(txs: Mapping[str, Any], params: Any, grads: Any) -> dict[str, Any]:
+def trajectories(
+    txs: Mapping[str, Any], params: Any, grads: Any, with_updates: bool = False
+) -> dict[str, Any]:
     """Each optimizer's params after every step (stacked), as NumPy, from one jitted scan.
 
     ``grads`` holds one gradient tree per step on a leading axis; ``params + updates`` is
-    applied after each step.
+    applied after each step. With ``with_updates``, each value is ``(params, updates)``.
     """
 
     def body(carry, g):
@@ -46,7 +48,8 @@ def trajectories(txs: Mapping[str, Any], params: Any, grads: Any) -> dict[str, A
             p, state = carry[name]
             updates, state = tx.update(g, state, p)
             p = jax.tree.map(lambda x, u: x + u, p, updates)
-            new_carry[name], history[name] = (p, state), p
+            new_carry[name] = (p, state)
+            history[name] = (p, updates) if with_updates else p
         return new_carry, history
 
     @jax.jit
