@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-import pytest
+from _trajectories import standard_promotion, trajectories
 
 import optx
 
@@ -26,28 +26,30 @@ def _tree(rng, big=False, lead=()):
     return jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), tree)
 
 
-def _trajectory(tx, params, grads):
-    @jax.jit
-    def run(params, grads):
-        def body(carry, g):
-            params, state = carry
-            updates, state = tx.update(g, state, params)
-            params = jax.tree.map(lambda p, u: p + u, params, updates)
-            return (params, state), params
-
-        return jax.lax.scan(body, (params, tx.init(params)), grads)[1]
-
-    return run(params, grads)
-
-
 def _both(ours, theirs, big=False):
-    """Trajectories of both under the same random gradients (independent of the params)."""
+    """Trajectories of both under the same random gradients (independent of the params), in
+    one jitted program."""
     rng = np.random.default_rng(7)
     params, grads = _tree(rng, big), _tree(rng, big, lead=(STEPS,))
-    got = _trajectory(ours, params, grads)
-    with jax.numpy_dtype_promotion("standard"):  # Optax relies on implicit promotion
-        expected = _trajectory(theirs, params, grads)
-    return got, expected
+    both = trajectories({"ours": ours, "theirs": standard_promotion(theirs)}, params, grads)
+    return both["ours"], both["theirs"]
+
+
+def _assert_all_equal(pairs, big=False):
+    """Every pair's trajectories (all in one jitted program) are equal; failures are named."""
+    rng = np.random.default_rng(7)
+    params, grads = _tree(rng, big), _tree(rng, big, lead=(STEPS,))
+    txs = {}
+    for name, (ours, theirs) in pairs.items():
+        txs[name, "ours"], txs[name, "theirs"] = ours, standard_promotion(theirs)
+    got = trajectories(txs, params, grads)
+    failures = {}
+    for name in pairs:
+        try:
+            _assert_equal_trajectories(got[name, "ours"], got[name, "theirs"])
+        except AssertionError as error:
+            failures[name] = str(error)[:300]
+    assert not failures, failures
 
 
 def _relative_errors(got, expected):
@@ -100,23 +102,28 @@ PAIRS = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(PAIRS))
-def test_equals_optax(name):
-    _assert_equal_trajectories(*_both(*PAIRS[name]))
+def test_equals_optax():
+    _assert_all_equal(PAIRS)
 
 
-@pytest.mark.parametrize(
-    "kwargs",
-    [
-        {"learning_rate": 0.01},  # the defaults: clip factor and parameter scale in one scalar
-        {"learning_rate": 0.01, "momentum": 0.9, "clipping_threshold": 0.5},
-        {"learning_rate": 0.01, "multiply_by_parameter_scale": False, "decay_rate": 0.6},
-        {"learning_rate": 0.01, "factored": False, "clipping_threshold": None},
-    ],
-)
-def test_adafactor_equals_optax(kwargs):
-    got, expected = _both(optx.adafactor(**kwargs), optax.adafactor(**kwargs), big=True)
-    _assert_equal_trajectories(got, expected)
+ADAFACTOR_KWARGS = {
+    "defaults": {"learning_rate": 0.01},  # clip factor and parameter scale in one scalar
+    "momentum": {"learning_rate": 0.01, "momentum": 0.9, "clipping_threshold": 0.5},
+    "no_param_scale": {
+        "learning_rate": 0.01,
+        "multiply_by_parameter_scale": False,
+        "decay_rate": 0.6,
+    },
+    "unfactored": {"learning_rate": 0.01, "factored": False, "clipping_threshold": None},
+}
+
+
+def test_adafactor_equals_optax():
+    pairs = {
+        name: (optx.adafactor(**kwargs), optax.adafactor(**kwargs))
+        for name, kwargs in ADAFACTOR_KWARGS.items()
+    }
+    _assert_all_equal(pairs, big=True)
 
 
 def test_adafactor_factors_only_large_leaves_and_stores_scalars_elsewhere():

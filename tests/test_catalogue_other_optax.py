@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-import pytest
+from _trajectories import standard_promotion, trajectories
 
 import optx
 
@@ -19,26 +19,17 @@ def _problem(seed=0):
     return params, grads
 
 
-def _trajectory(tx, params, grads, optax_tx=False):
-    """Every step's (params, updates), from one jitted scan.
-
-    Optax relies on implicit dtype promotion, so its runs leave the strict mode.
-    """
-    if optax_tx:
-        with jax.numpy_dtype_promotion("standard"):
-            return _trajectory(tx, params, grads)
-
-    @jax.jit
-    def run(params, grads):
-        def body(carry, g):
-            p, state = carry
-            u, state = tx.update(g, state, p)
-            p = optax.apply_updates(p, u)
-            return (p, state), (p, u)
-
-        return jax.lax.scan(body, (params, tx.init(params)), grads)[1]
-
-    return run(params, grads)
+def _trajectories(pairs, params, grads):
+    """``(params, updates)`` of every step, for each optimizer of ``pairs`` (name -> (optx
+    transform, Optax transform)), all in one jitted program; keys ``(name, "optx")`` and
+    ``(name, "optax")``. Optax relies on implicit dtype promotion, so it is traced in the
+    standard mode."""
+    txs = {}
+    for name, (ours, theirs) in pairs.items():
+        txs[name, "optx"] = ours
+        if theirs is not None:
+            txs[name, "optax"] = standard_promotion(theirs)
+    return trajectories(txs, params, grads, with_updates=True)
 
 
 CASES = {
@@ -89,23 +80,35 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
-def test_equals_optax(name):
-    make_optx, make_optax = CASES[name]
+def test_equals_optax():
+    # Every pair of CASES in one jitted program; failures are collected and named together.
     params, grads = _problem()
-    got, _ = _trajectory(make_optx(), params, grads)
-    want, _ = _trajectory(make_optax(), params, grads, optax_tx=True)
-    for k in SHAPES:
-        np.testing.assert_allclose(got[k], want[k], rtol=1e-6, atol=1e-6, err_msg=k)
+    runs = _trajectories({name: (a(), b()) for name, (a, b) in CASES.items()}, params, grads)
+    failures = {}
+    for name in sorted(CASES):
+        (got, _), (want, _) = runs[name, "optx"], runs[name, "optax"]
+        try:
+            for k in SHAPES:
+                np.testing.assert_allclose(got[k], want[k], rtol=1e-6, atol=1e-6, err_msg=k)
+        except AssertionError as error:
+            failures[name] = str(error)[:300]
+    assert not failures, failures
 
 
 def test_lars_paper_ratio_differs_from_optax_with_decay():
     """At wd > 0 Optax divides by ||g + wd w||, the paper/MXNet by ||g|| + wd ||w||."""
     params, grads = _problem()
-    got, _ = _trajectory(optx.lars(0.1, 0.5, paper_ratio=True), params, grads)
-    want, _ = _trajectory(optax.lars(0.1, 0.5), params, grads, optax_tx=True)
+    runs = _trajectories(
+        {
+            "paper": (optx.lars(0.1, 0.5, paper_ratio=True), optax.lars(0.1, 0.5)),
+            "default": (optx.lars(0.1, 0.5), None),
+        },
+        params,
+        grads,
+    )
+    (got, _), (want, _) = runs["paper", "optx"], runs["paper", "optax"]
     assert not np.allclose(got["m"], want["m"], rtol=1e-3)
-    default, _ = _trajectory(optx.lars(0.1, 0.5), params, grads)
+    default, _ = runs["default", "optx"]
     for k in SHAPES:
         np.testing.assert_allclose(default[k], want[k], rtol=1e-6, atol=1e-6, err_msg=k)
 
@@ -118,8 +121,8 @@ def test_optax_rprop_lags_one_step_behind_pytorch_form():
     """
     params, grads = _problem()
     grads = jax.tree.map(jnp.sign, grads)  # repeated magnitudes: sign agreements happen
-    _, ours = _trajectory(optx.rprop(1e-2), params, grads)
-    _, theirs = _trajectory(optax.rprop(1e-2), params, grads, optax_tx=True)
+    runs = _trajectories({"rprop": (optx.rprop(1e-2), optax.rprop(1e-2))}, params, grads)
+    (_, ours), (_, theirs) = runs["rprop", "optx"], runs["rprop", "optax"]
     for k in SHAPES:
         np.testing.assert_array_equal(theirs[k][0], 0.0)
         lagged = np.where(ours[k][1:] == 0, 0.0, ours[k][:-1])
@@ -129,8 +132,15 @@ def test_optax_rprop_lags_one_step_behind_pytorch_form():
 def test_sgd_switch_differs_from_optax_under_a_schedule():
     params, grads = _problem()
     schedule = optax.exponential_decay(0.05, transition_steps=10, decay_rate=0.5)
-    inside, _ = _trajectory(optx.sgd(schedule, 0.9, lr_inside_momentum=True), params, grads)
-    outside, _ = _trajectory(optx.sgd(schedule, 0.9), params, grads)
-    want, _ = _trajectory(optax.sgd(schedule, 0.9), params, grads, optax_tx=True)
+    runs = _trajectories(
+        {
+            "inside": (optx.sgd(schedule, 0.9, lr_inside_momentum=True), None),
+            "outside": (optx.sgd(schedule, 0.9), optax.sgd(schedule, 0.9)),
+        },
+        params,
+        grads,
+    )
+    (inside, _), (outside, _) = runs["inside", "optx"], runs["outside", "optx"]
+    want, _ = runs["outside", "optax"]
     np.testing.assert_allclose(outside["m"], want["m"], rtol=1e-6, atol=1e-6)
     assert not np.allclose(inside["m"], want["m"], rtol=1e-3)

@@ -39,21 +39,16 @@ def _descent_direction(z):
     return jnp.conj(jax.grad(_complex_loss)(z))
 
 
-def _minimize(case, steps):
+def _minimize(case, z):
     tx = case.make(**case.quadratic)
 
-    @jax.jit
-    def run(z):
-        def body(carry, key):
-            z, state = carry
-            updates, state = tx.update(_descent_direction(z), state, z, **_extra(case, key))
-            return (optx.apply_updates(z, updates), state), None
+    def body(carry, key):
+        z, state = carry
+        updates, state = tx.update(_descent_direction(z), state, z, **_extra(case, key))
+        return (optx.apply_updates(z, updates), state), None
 
-        keys = jax.random.split(jax.random.key(0), steps)
-        (z, state), _ = jax.lax.scan(body, (z, tx.init(z)), keys)
-        return z, state
-
-    return run(jnp.zeros(10, jnp.complex64))
+    keys = jax.random.split(jax.random.key(0), case.quadratic_steps)
+    return jax.lax.scan(body, (z, tx.init(z)), keys)[0]
 
 
 def test_conjugated_gradient_is_a_descent_direction():
@@ -66,21 +61,29 @@ def test_conjugated_gradient_is_a_descent_direction():
     np.testing.assert_allclose(float(drop), lr * float(jnp.sum(jnp.abs(d) ** 2)), rtol=2e-2)
 
 
-@pytest.mark.parametrize("case", ACCEPTING, ids=lambda c: c.name)
-def test_converges_on_complex_quadratic(case):
-    if case.quadratic is None:
-        assert case.why_not_quadratic  # documented in the registry
-        return
-    z, state = _minimize(case, case.quadratic_steps)
+def test_converges_on_complex_quadratic():
+    # Every accepting case of the registry, each its own scan, all in one jitted program;
+    # failures are collected and named together.
+    minimizing = [case for case in ACCEPTING if case.quadratic is not None]
+    for case in ACCEPTING:
+        if case.quadratic is None:
+            assert case.why_not_quadratic, case.name  # documented in the registry
+    run = jax.jit(lambda z: {case.name: _minimize(case, z) for case in minimizing})
+    results = run(jnp.zeros(10, jnp.complex64))
     start = float(_complex_loss(jnp.zeros(10, jnp.complex64)))
-    assert float(_complex_loss(z)) < 1e-2 * start
-    assert z.dtype == jnp.complex64
-    # Every state leaf is complex64 (first moments), or real: float32 (second moments,
-    # scalars) or an integer/bool counter; never complex128 or float64.
-    for leaf in jax.tree.leaves(state):
-        assert leaf.dtype in (jnp.complex64, jnp.float32, jnp.int32, jnp.int8, jnp.bool_), (
-            leaf.dtype
-        )
+    failures = {}
+    for name, (z, state) in results.items():
+        try:
+            assert float(_complex_loss(z)) < 1e-2 * start, "did not converge"
+            assert z.dtype == jnp.complex64
+            # Every state leaf is complex64 (first moments), or real: float32 (second moments,
+            # scalars) or an integer/bool counter; never complex128 or float64.
+            for leaf in jax.tree.leaves(state):
+                allowed = (jnp.complex64, jnp.float32, jnp.int32, jnp.int8, jnp.bool_)
+                assert leaf.dtype in allowed, leaf.dtype
+        except AssertionError as error:
+            failures[name] = str(error)[:300]
+    assert not failures, failures
 
 
 @pytest.mark.parametrize("case", REFUSING, ids=lambda c: c.name)
@@ -97,9 +100,12 @@ def test_refuses_complex_at_init(case):
 @pytest.mark.parametrize("case", REFUSING, ids=lambda c: c.name)
 def test_refusing_optimizers_still_accept_real_params(case):
     tx = case.build()
-    params = {"w": jnp.ones(3)}
-    updates, _ = tx.update(params, tx.init(params), params, **_extra(case, jax.random.key(0)))
-    chex.assert_tree_all_finite(updates)
+
+    @jax.jit
+    def one_update(params, key):
+        return tx.update(params, tx.init(params), params, **_extra(case, key))[0]
+
+    chex.assert_tree_all_finite(one_update({"w": jnp.ones(3)}, jax.random.key(0)))
 
 
 # Pairs of the Optax comparison suites, run here on complex64 params and gradients.
@@ -138,27 +144,33 @@ def _trajectory(tx, params, grads):
     return jax.lax.scan(body, (params, tx.init(params)), grads)[1]
 
 
-@pytest.mark.parametrize("name", sorted(PAIRS))
-def test_equals_optax_on_complex(name):
-    ours, theirs = PAIRS[name]
-    rng = np.random.default_rng(3)
-    params, grads = _complex_tree(rng), _complex_tree(rng, lead=(8,))
-    got = _trajectory(ours, params, grads)
-    with jax.numpy_dtype_promotion("standard"):  # Optax relies on implicit promotion
-        expected = _trajectory(theirs, params, grads)
-    chex.assert_trees_all_equal_dtypes(got, expected)
-    chex.assert_trees_all_close(got, expected, rtol=1e-5, atol=1e-5)
+def _all_trajectories(params, grads):
+    """Every pair's optx and Optax trajectories, traced into one program (one compile)."""
+    got, expected = {}, {}
+    for name, (ours, theirs) in PAIRS.items():
+        got[name] = _trajectory(ours, params, grads)
+        with jax.numpy_dtype_promotion("standard"):  # Optax relies on implicit promotion
+            expected[name] = _trajectory(theirs, params, grads)
+    return got, expected
 
 
-@pytest.mark.parametrize("name", sorted(PAIRS))
-def test_pairs_see_an_imaginary_part(name):
-    # Guard for the comparison above: the trajectories move in the imaginary direction, so
+def test_equals_optax_on_complex():
+    # Every pair of PAIRS, in one jitted program; failures are collected and named together.
+    # Also the guard for the comparison: each trajectory moves in the imaginary direction, so
     # matching Optax is not a real-only coincidence.
-    ours, _ = PAIRS[name]
     rng = np.random.default_rng(3)
     params, grads = _complex_tree(rng), _complex_tree(rng, lead=(8,))
-    moved = _trajectory(ours, params, grads)["bias"][-1] - params["bias"]
-    assert float(jnp.max(jnp.abs(moved.imag))) > 1e-4
+    got, expected = jax.tree.map(np.asarray, jax.jit(_all_trajectories)(params, grads))
+    failures = {}
+    for name in sorted(PAIRS):
+        try:
+            chex.assert_trees_all_equal_dtypes(got[name], expected[name])
+            chex.assert_trees_all_close(got[name], expected[name], rtol=1e-5, atol=1e-5)
+            moved = got[name]["bias"][-1] - np.asarray(params["bias"])
+            assert np.max(np.abs(moved.imag)) > 1e-4, "no imaginary movement"
+        except AssertionError as error:
+            failures[name] = str(error)[:300]
+    assert not failures, failures
 
 
 def test_adam_step_on_imaginary_gradient():

@@ -44,10 +44,13 @@ def test_round_trip_and_layout():
 def test_grad_is_flatparams_and_equals_tree_grad():
     params = _tree()
     fp = optx.FlatParams.from_tree(params)
-    grads = jax.jit(jax.grad(lambda f: _loss(f.tree())))(fp)
+    both = jax.jit(
+        lambda fp, params: (jax.grad(lambda f: _loss(f.tree()))(fp), jax.grad(_loss)(params))
+    )
+    grads, expected = both(fp, params)
     assert isinstance(grads, optx.FlatParams)
     assert grads.layout == fp.layout
-    chex.assert_trees_all_close(grads.tree(), jax.grad(_loss)(params), rtol=1e-6)
+    chex.assert_trees_all_close(grads.tree(), expected, rtol=1e-6)
 
 
 def test_grad_is_one_concatenation_per_buffer():
@@ -119,10 +122,16 @@ def test_padding_keeps_results_and_pads_with_zeros():
     assert [b.shape for b in fp.buffers] == [(24,), (8,)]
     np.testing.assert_array_equal(fp.buffers[0][20:], np.zeros(4, np.float32))
     chex.assert_trees_all_equal(fp.tree(), params)
-    g = jax.grad(lambda f: _loss(f.tree()))(fp)
     tx = optx.adam(0.1)
-    u, _ = tx.update(g, tx.init(fp), fp)
-    ref, _ = tx.update(jax.grad(_loss)(params), tx.init(params), params)
+
+    @jax.jit
+    def both(fp, params):
+        g = jax.grad(lambda f: _loss(f.tree()))(fp)
+        u, _ = tx.update(g, tx.init(fp), fp)
+        ref, _ = tx.update(jax.grad(_loss)(params), tx.init(params), params)
+        return u, ref
+
+    u, ref = both(fp, params)
     chex.assert_trees_all_close(u.tree(), ref)
 
 
@@ -169,8 +178,13 @@ def test_sharded_groups_keep_sharding():
     assert state[0].mu.buffers[0].sharding.spec == jax.P("x")
     tree = new.tree()
     assert tree["a"].sharding.is_equivalent_to(row, 2) and tree["c"].sharding.spec == jax.P()
-    ref, _ = tx.update(jax.grad(_loss)(params), tx.init(params), params)
-    chex.assert_trees_all_close(tree, optx.apply_updates(params, ref), atol=1e-6)
+
+    @jax.jit
+    def per_leaf_step(params):
+        ref, _ = tx.update(jax.grad(_loss)(params), tx.init(params), params)
+        return optx.apply_updates(params, ref)
+
+    chex.assert_trees_all_close(tree, per_leaf_step(params), atol=1e-6)
 
 
 def test_orbax_round_trip(tmp_path):
@@ -208,20 +222,33 @@ FLAT_TX = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(FLAT_TX))
-def test_flat_equals_per_leaf(name):
-    params = _tree()
-    results = []
-    for tx in (optx.flat(FLAT_TX[name]()), FLAT_TX[name]()):
-        p, state = params, tx.init(params)
-        step = jax.jit(lambda p, s, tx=tx: tx.update(jax.grad(_loss)(p), s, p))
-        for _ in range(3):
-            u, state = step(p, state)
-            p = optx.apply_updates(p, u)
-        results.append(p)
+def _three_steps(tx, params):
+    def step(p, _):
+        p, state = p
+        u, state = tx.update(jax.grad(_loss)(p), state, p)
+        return (optx.apply_updates(p, u), state), None
+
+    return jax.lax.scan(step, (params, tx.init(params)), length=3)[0][0]
+
+
+def test_flat_equals_per_leaf():
+    # Every FLAT_TX, flat and per leaf, three steps each, in one jitted program.
+    @jax.jit
+    def run(params):
+        return {
+            name: (_three_steps(optx.flat(make()), params), _three_steps(make(), params))
+            for name, make in FLAT_TX.items()
+        }
+
     f32 = lambda t: jax.tree.map(lambda x: x.astype(jnp.float32), t)  # noqa: E731
-    chex.assert_trees_all_equal_dtypes(*results)
-    chex.assert_trees_all_close(f32(results[0]), f32(results[1]), atol=1e-6, rtol=1e-6)
+    failures = {}
+    for name, (flat, per_leaf) in run(_tree()).items():
+        try:
+            chex.assert_trees_all_equal_dtypes(flat, per_leaf)
+            chex.assert_trees_all_close(f32(flat), f32(per_leaf), atol=1e-6, rtol=1e-6)
+        except AssertionError as error:
+            failures[name] = str(error)[:300]
+    assert not failures, failures
 
 
 def test_flat_state_is_buffers_with_hyperparams():
