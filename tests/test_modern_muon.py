@@ -5,6 +5,8 @@ torch.optim.Muon: momentum B = mu B + g, Nesterov g + mu B, NS5 on X / max(||X||
 decoupled decay W (1 - lr wd), adjust_lr) is written here in NumPy and run in float64.
 """
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -46,14 +48,30 @@ def _noise(t):
     }
 
 
-def _run(tx, apply):
-    state, params, update = tx.init(PARAMS), PARAMS, jax.jit(tx.update)
-    for t in range(STEPS):
-        grads = jax.tree.map(lambda p, q, n: p - q + n, params, TARGET, _noise(t))
-        with jax.numpy_dtype_promotion("standard"):  # Optax relies on implicit promotion
-            updates, state = update(grads, state, params)
-        params = apply(params, updates)
-    return params
+def _ours_and_optax(ours, theirs):
+    """optx's and Optax's params after STEPS noisy steps, both in one jitted scan (Optax
+    traced under standard promotion, which it relies on; optx under strict promotion)."""
+
+    def grads(params, t):
+        return jax.tree.map(lambda p, q, n: p - q + n, params, TARGET, _noise(t))
+
+    def body(carry, t):
+        (p, s), (po, so) = carry
+        updates, s = ours.update(grads(p, t), s, p)
+        with jax.numpy_dtype_promotion("standard"):
+            updates_o, so = theirs.update(grads(po, t), so, po)
+            po = optax.apply_updates(po, updates_o)
+        return ((optx.apply_updates(p, updates), s), (po, so)), None
+
+    @jax.jit
+    def run(params):
+        with jax.numpy_dtype_promotion("standard"):
+            optax_state = theirs.init(params)
+        init = ((params, ours.init(params)), (params, optax_state))
+        (p, _), (po, _) = jax.lax.scan(body, init, jnp.arange(STEPS))[0]
+        return p, po
+
+    return run(PARAMS)
 
 
 def _dims(module):
@@ -80,12 +98,9 @@ VARIANTS = {
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_muon_matches_optax_contrib_muon(variant):
     kwargs = VARIANTS[variant]
-    ours = _run(
-        optx.muon(0.02, muon_weight_dimension_numbers=_dims(optx), **kwargs), optx.apply_updates
-    )
-    theirs = _run(
+    ours, theirs = _ours_and_optax(
+        optx.muon(0.02, muon_weight_dimension_numbers=_dims(optx), **kwargs),
         optax.contrib.muon(0.02, muon_weight_dimension_numbers=_dims(optax.contrib), **kwargs),
-        optax.apply_updates,
     )
     # Measured after 100 steps: at most 6e-7 absolute on the matrices (params of size
     # 0.1 to 1; rtol alone fails only on entries that cross zero) and 3.2e-6 on the AdamW
@@ -115,9 +130,15 @@ def test_default_leaves_two_dimensional_matrices_get_muon_others_adam():
     mask = lambda p: jax.tree.map(lambda x: x.ndim == 2, p)  # noqa: E731
     ours = optx.muon(0.1, weight_decay=0.1, weight_decay_mask=mask)
     theirs = optax.contrib.muon(0.1, weight_decay=0.1, weight_decay_mask=mask)
-    u1, _ = jax.jit(ours.update)(grads, ours.init(params), params)
-    with jax.numpy_dtype_promotion("standard"):
-        u2, _ = jax.jit(theirs.update)(grads, theirs.init(params), params)
+
+    @jax.jit
+    def both(grads, params):
+        u1, _ = ours.update(grads, ours.init(params), params)
+        with jax.numpy_dtype_promotion("standard"):
+            u2, _ = theirs.update(grads, theirs.init(params), params)
+        return u1, u2
+
+    u1, u2 = both(grads, params)
     for name in params:
         np.testing.assert_allclose(u1[name], u2[name], rtol=1e-5, atol=1e-6, err_msg=name)
 
@@ -214,9 +235,15 @@ def _matrix(shape, seed, dtype=np.float64):
     return ((u * s) @ v.T).astype(dtype), s
 
 
+@functools.cache
+def _orthogonalize(**kwargs):
+    """A jitted NS5(g): one step of Muon without momentum (one compile per shape)."""
+    tx = optx.scale_by_muon(beta=0.0, nesterov=False, **kwargs)
+    return jax.jit(lambda x: tx.update(x, tx.init(x))[0])
+
+
 def _orthogonalized(x, **kwargs):
-    tx = optx.scale_by_muon(beta=0.0, nesterov=False, **kwargs)  # one step: NS5(g)
-    return np.asarray(tx.update(jnp.asarray(x), tx.init(jnp.asarray(x)))[0])
+    return np.asarray(_orthogonalize(**kwargs)(jnp.asarray(x)))
 
 
 @pytest.mark.parametrize("shape", [(8, 8), (5, 12), (12, 5), (16, 4)])
@@ -320,16 +347,23 @@ def test_optax_dimension_numbers_and_a_single_spec_for_all_leaves_are_accepted()
     grads = jax.tree.map(lambda p, n: p + n, PARAMS, _noise(0))
     ours = optx.muon(0.02, muon_weight_dimension_numbers=_dims(optx))
     with_optax_dims = optx.muon(0.02, muon_weight_dimension_numbers=_dims(optax.contrib))
-    u1, _ = jax.jit(ours.update)(grads, ours.init(PARAMS), PARAMS)
-    u2, _ = jax.jit(with_optax_dims.update)(grads, with_optax_dims.init(PARAMS), PARAMS)
-    for name in PARAMS:
-        np.testing.assert_array_equal(u1[name], u2[name], err_msg=name)
     # One spec at the root applies to every leaf: here the transpose of the default.
-    matrices = {"w": grads["w"], "wide": grads["wide"]}
     flipped = optx.scale_by_muon(weight_dimension_numbers=optx.MuonDimensionNumbers(1, 0))
     plain = optx.scale_by_muon()
-    u3, _ = flipped.update(matrices, flipped.init(matrices))
-    transposed = jax.tree.map(jnp.transpose, matrices)
-    u4, _ = plain.update(transposed, plain.init(transposed))
+
+    @jax.jit
+    def updates(grads):
+        u1, _ = ours.update(grads, ours.init(PARAMS), PARAMS)
+        u2, _ = with_optax_dims.update(grads, with_optax_dims.init(PARAMS), PARAMS)
+        matrices = {"w": grads["w"], "wide": grads["wide"]}
+        u3, _ = flipped.update(matrices, flipped.init(matrices))
+        transposed = jax.tree.map(jnp.transpose, matrices)
+        u4, _ = plain.update(transposed, plain.init(transposed))
+        return u1, u2, u3, u4
+
+    u1, u2, u3, u4 = updates(grads)
+    for name in PARAMS:
+        np.testing.assert_array_equal(u1[name], u2[name], err_msg=name)
+    matrices = {"w": grads["w"], "wide": grads["wide"]}
     for name in matrices:
         np.testing.assert_allclose(u3[name], u4[name].T, rtol=1e-6, atol=1e-7, err_msg=name)
