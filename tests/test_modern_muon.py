@@ -48,30 +48,37 @@ def _noise(t):
     }
 
 
+@functools.cache
+def _noises():
+    """Every step's `_noise`, stacked (drawn once: threefry inside the scan body would
+    double each test's compile time)."""
+    return jax.jit(jax.vmap(_noise))(jnp.arange(STEPS))
+
+
 def _ours_and_optax(ours, theirs):
     """optx's and Optax's params after STEPS noisy steps, both in one jitted scan (Optax
     traced under standard promotion, which it relies on; optx under strict promotion)."""
 
-    def grads(params, t):
-        return jax.tree.map(lambda p, q, n: p - q + n, params, TARGET, _noise(t))
+    def grads(params, noise):
+        return jax.tree.map(lambda p, q, n: p - q + n, params, TARGET, noise)
 
-    def body(carry, t):
+    def body(carry, noise):
         (p, s), (po, so) = carry
-        updates, s = ours.update(grads(p, t), s, p)
+        updates, s = ours.update(grads(p, noise), s, p)
         with jax.numpy_dtype_promotion("standard"):
-            updates_o, so = theirs.update(grads(po, t), so, po)
+            updates_o, so = theirs.update(grads(po, noise), so, po)
             po = optax.apply_updates(po, updates_o)
         return ((optx.apply_updates(p, updates), s), (po, so)), None
 
     @jax.jit
-    def run(params):
+    def run(params, noises):
         with jax.numpy_dtype_promotion("standard"):
             optax_state = theirs.init(params)
         init = ((params, ours.init(params)), (params, optax_state))
-        (p, _), (po, _) = jax.lax.scan(body, init, jnp.arange(STEPS))[0]
+        (p, _), (po, _) = jax.lax.scan(body, init, noises)[0]
         return p, po
 
-    return run(PARAMS)
+    return run(PARAMS, _noises())
 
 
 def _dims(module):
@@ -344,7 +351,7 @@ def test_vector_leaf_given_to_muon_is_refused_with_the_fix():
 
 
 def test_optax_dimension_numbers_and_a_single_spec_for_all_leaves_are_accepted():
-    grads = jax.tree.map(lambda p, n: p + n, PARAMS, _noise(0))
+    grads = jax.tree.map(lambda p, n: p + n[0], PARAMS, _noises())  # n[0] is _noise(0)
     ours = optx.muon(0.02, muon_weight_dimension_numbers=_dims(optx))
     with_optax_dims = optx.muon(0.02, muon_weight_dimension_numbers=_dims(optax.contrib))
     # One spec at the root applies to every leaf: here the transpose of the default.
