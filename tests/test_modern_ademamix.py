@@ -25,24 +25,33 @@ def _problem(seed=0, steps=STEPS):
     return params, grads
 
 
-def _trajectory(tx, params, grads, dtype=jnp.float32, optax_tx=False):
-    """Every step's params, from one jitted scan (Optax needs standard dtype promotion)."""
-    if optax_tx:
-        with jax.numpy_dtype_promotion("standard"):
-            return _trajectory(tx, params, grads, dtype)
+def _trajectories(runs, params, grads, dtype=jnp.float32):
+    """Every step's params for each (tx, promotion) in `runs`, all from one jitted scan
+    (Optax needs "standard" dtype promotion; optx runs under "strict")."""
 
     @jax.jit
     def run(params, grads):
         def body(carry, g):
-            p, state = carry
-            u, state = tx.update(g, state, p)
-            p = optax.apply_updates(p, u)
-            return (p, state), p
+            out = []
+            for (tx, promotion), (p, state) in zip(runs, carry):
+                with jax.numpy_dtype_promotion(promotion):
+                    u, state = tx.update(g, state, p)
+                    out.append((optax.apply_updates(p, u), state))
+            return out, [p for p, _ in out]
 
-        return jax.lax.scan(body, (params, tx.init(params)), grads)[1]
+        init = []
+        for tx, promotion in runs:
+            with jax.numpy_dtype_promotion(promotion):
+                init.append((params, tx.init(params)))
+        return jax.lax.scan(body, init, grads)[1]
 
     cast = lambda tree: jax.tree.map(lambda x: jnp.asarray(x, dtype), tree)  # noqa: E731
-    return jax.tree.map(np.asarray, run(cast(params), cast(grads)))
+    return [jax.tree.map(np.asarray, path) for path in run(cast(params), cast(grads))]
+
+
+def _trajectory(tx, params, grads, dtype=jnp.float32, optax_tx=False):
+    """Every step's params, from one jitted scan (Optax needs standard dtype promotion)."""
+    return _trajectories([(tx, "standard" if optax_tx else "strict")], params, grads, dtype)[0]
 
 
 def _check_optax(ours, theirs, seed=0):
@@ -54,10 +63,9 @@ def _check_optax(ours, theirs, seed=0):
     error), and Optax's float32 run is within that error of both.
     """
     params, grads = _problem(seed)
-    got = _trajectory(ours, params, grads)
+    got, want32 = _trajectories([(ours, "strict"), (theirs, "standard")], params, grads)
     with jax.enable_x64(True):
         want = _trajectory(theirs, params, grads, jnp.float64, optax_tx=True)
-    want32 = _trajectory(theirs, params, grads, optax_tx=True)
     for k in SHAPES:
         a, b = got[k].astype(np.float64), want[k]
         # Relative over each leaf's whole trajectory (coordinates cross zero), then elementwise.
@@ -239,8 +247,8 @@ def test_optax_adan_weights_differences_by_one_minus_b2():
     lr, eps, b = 1e-2, 1e-8, (0.98, 0.92, 0.99)
     beta = tuple(1 - x for x in b)
     params, grads = _problem()
-    ours = _trajectory(optx.adan(lr, eps_root=0.0), params, grads)
-    theirs = _trajectory(optax.adan(lr, eps_root=0.0), params, grads, optax_tx=True)
+    runs = [(optx.adan(lr, eps_root=0.0), "strict"), (optax.adan(lr, eps_root=0.0), "standard")]
+    ours, theirs = _trajectories(runs, params, grads)
     for k in SHAPES:
         for got, weight in ((ours, None), (theirs, 1 - b[1])):
             w, state = params[k].copy(), _adan_init(params[k])
@@ -255,7 +263,10 @@ def test_float64_params_get_float64_updates_and_state():
     with jax.enable_x64(True):
         params = jnp.ones(3, jnp.float64)
         for tx in (optx.ademamix(), optx.simplified_ademamix(), optx.adan()):
-            updates, state = tx.update(jnp.full(3, 0.5, jnp.float64), tx.init(params), params)
+            # Shapes and dtypes only: traced abstractly (jax.eval_shape), nothing compiles.
+            updates, state = jax.eval_shape(
+                lambda p, tx=tx: tx.update(jnp.full(3, 0.5, jnp.float64), tx.init(p), p), params
+            )
             assert updates.dtype == jnp.float64
             floats = [x for x in jax.tree.leaves(state) if jnp.issubdtype(x.dtype, jnp.floating)]
             assert {x.dtype for x in floats} == {jnp.dtype(jnp.float64)}

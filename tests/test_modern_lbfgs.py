@@ -21,15 +21,38 @@ def _quadratic(x):
     return 0.5 * jnp.sum(a * (x - 1.0) ** 2)
 
 
-def _run(tx, fn, x0, steps, apply):
-    update = jax.jit(tx.update, static_argnames="value_fn")
-    x, state, path = x0, tx.init(x0), []
-    for _ in range(steps):
+def _runs(fn, x0, steps, *pairs):
+    """Each (tx, apply)'s iterates over `steps` steps and final state, all of them in one
+    jitted scan (one compile for optx's run and Optax's)."""
+
+    def step(tx, apply, x, state):
         value, grad = jax.value_and_grad(fn)(x)
-        updates, state = update(grad, state, x, value=value, grad=grad, value_fn=fn)
-        x = apply(x, updates)
-        path.append(np.asarray(x))
-    return np.stack(path), state
+        updates, state = tx.update(grad, state, x, value=value, grad=grad, value_fn=fn)
+        return apply(x, updates), state
+
+    def body(carry, _):
+        carry = [step(tx, apply, x, s) for (tx, apply), (x, s) in zip(pairs, carry)]
+        return carry, [x for x, _ in carry]
+
+    @jax.jit
+    def run(x0):
+        init = [(x0, tx.init(x0)) for tx, _ in pairs]
+        carry, paths = jax.lax.scan(body, init, length=steps)
+        return paths, [s for _, s in carry]
+
+    paths, states = run(x0)
+    return [(np.asarray(path), state) for path, state in zip(paths, states)]
+
+
+def _run(tx, fn, x0, steps, apply):
+    return _runs(fn, x0, steps, (tx, apply))[0]
+
+
+def _ours_and_optax(ours, theirs, fn, x0, steps):
+    (a, sa), (b, sb) = _runs(
+        fn, x0, steps, (ours, optx.apply_updates), (theirs, optax.apply_updates)
+    )
+    return a, sa, b, sb
 
 
 PROBLEMS = {
@@ -44,43 +67,36 @@ PROBLEMS = {
 def test_lbfgs_matches_optax_over_50_steps(problem, memory_size, scale_init_precond):
     fn, x0 = PROBLEMS[problem]
     kwargs = {"memory_size": memory_size, "scale_init_precond": scale_init_precond}
-    ours, _ = _run(optx.lbfgs(**kwargs), fn, x0, 50, optx.apply_updates)
-    theirs, _ = _run(optax.lbfgs(**kwargs), fn, x0, 50, optax.apply_updates)
+    ours, _, theirs, _ = _ours_and_optax(optx.lbfgs(**kwargs), optax.lbfgs(**kwargs), fn, x0, 50)
     # Measured: identical iterates (0 difference) in float32.
     np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-7)
 
 
 def test_lbfgs_fixed_step_and_zoom_options_match_optax():
     fn, x0 = PROBLEMS["rosenbrock"]
-    ours, _ = _run(optx.lbfgs(0.05, linesearch=None), fn, x0, 50, optx.apply_updates)
-    theirs, _ = _run(optax.lbfgs(0.05, linesearch=None), fn, x0, 50, optax.apply_updates)
-    np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-7)
     args = {"max_linesearch_steps": 8, "max_learning_rate": 0.5, "curv_rtol": 0.5}
-    ours, _ = _run(
-        optx.lbfgs(linesearch=optx.scale_by_zoom_linesearch(**args)), fn, x0, 50, optx.apply_updates
-    )
-    theirs, _ = _run(
-        optax.lbfgs(linesearch=optax.scale_by_zoom_linesearch(**args)),
+    (fixed, _), (fixed_o, _), (zoom, _), (zoom_o, _) = _runs(
         fn,
         x0,
         50,
-        optax.apply_updates,
+        (optx.lbfgs(0.05, linesearch=None), optx.apply_updates),
+        (optax.lbfgs(0.05, linesearch=None), optax.apply_updates),
+        (optx.lbfgs(linesearch=optx.scale_by_zoom_linesearch(**args)), optx.apply_updates),
+        (optax.lbfgs(linesearch=optax.scale_by_zoom_linesearch(**args)), optax.apply_updates),
     )
-    np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(fixed, fixed_o, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(zoom, zoom_o, rtol=1e-5, atol=1e-7)
 
 
 def test_zoom_linesearch_after_sgd_matches_optax():
     """The "keep" guess (the default) and the approximate decrease test, on a quadratic."""
     fn, x0 = PROBLEMS["quadratic"]
-    ours, ours_state = _run(
-        optx.chain(optx.sgd(1.0), optx.scale_by_zoom_linesearch(15)), fn, x0, 30, optx.apply_updates
-    )
-    theirs, theirs_state = _run(
+    ours, ours_state, theirs, theirs_state = _ours_and_optax(
+        optx.chain(optx.sgd(1.0), optx.scale_by_zoom_linesearch(15)),
         optax.chain(optax.sgd(1.0), optax.scale_by_zoom_linesearch(15)),
         fn,
         x0,
         30,
-        optax.apply_updates,
     )
     np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(
@@ -116,9 +132,9 @@ def test_scale_by_lbfgs_matches_a_float64_dense_reference(memory_size):
     gs = [hess @ w + rng.normal(size=n) * 0.1 for w in ws]
     with jax.enable_x64(True):
         tx = optx.scale_by_lbfgs(memory_size=memory_size)
-        state = tx.init(jnp.zeros(n, jnp.float64))
+        state, update = tx.init(jnp.zeros(n, jnp.float64)), jax.jit(tx.update)
         for k in range(steps):
-            out, state = tx.update(jnp.asarray(gs[k]), state, jnp.asarray(ws[k]))
+            out, state = update(jnp.asarray(gs[k]), state, jnp.asarray(ws[k]))
             assert out.dtype == jnp.float64
             if k == 0:
                 expected = min(1.0, 1.0 / np.linalg.norm(gs[0])) * gs[0]
@@ -224,18 +240,11 @@ def test_errors_name_the_call_the_argument_and_the_fix():
 
 def test_curv_rtol_inf_is_a_backtracking_search():
     fn, x0 = PROBLEMS["quadratic"]
-    a, _ = _run(
+    a, _, b, _ = _ours_and_optax(
         optx.lbfgs(linesearch=optx.scale_by_zoom_linesearch(20, curv_rtol=float("inf"))),
-        fn,
-        x0,
-        20,
-        optx.apply_updates,
-    )
-    b, _ = _run(
         optax.lbfgs(linesearch=optax.scale_by_zoom_linesearch(20, curv_rtol=jnp.inf)),
         fn,
         x0,
         20,
-        optax.apply_updates,
     )
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)

@@ -1,6 +1,8 @@
 """Prodigy and D-Adaptation AdamW: against Optax contrib, float64 NumPy references of the
 papers' Adam versions, and the estimated step size d growing from d0."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -35,28 +37,61 @@ def _params(dtype):
     return jax.tree.map(lambda p: jnp.asarray(p, dtype), PARAMS)
 
 
-def _grads(params, step):
+def _draw(step, dtype):
+    return 0.1 * jax.random.normal(jax.random.fold_in(jax.random.key(0), step), (3, 4), dtype)
+
+
+@functools.cache
+def _noises(dtype):
+    """`_draw` of every step, stacked (drawn once: threefry in a scan body compiles slowly)."""
+    raw = jax.vmap(
+        lambda step: jax.random.normal(jax.random.fold_in(jax.random.key(0), step), (3, 4), dtype)
+    )
+    return 0.1 * jax.jit(raw)(jnp.arange(STEPS))  # the same values as _draw, bit for bit
+
+
+def _grads(params, step, noise=None):
     """A noisy quadratic with its minimum at w = 1, b = 2 (deterministic per step)."""
     dtype = params["w"].dtype
-    noise = 0.1 * jax.random.normal(jax.random.fold_in(jax.random.key(0), step), (3, 4), dtype)
+    noise = _draw(step, dtype) if noise is None else noise
     w = jnp.asarray(SCALES, dtype) * (params["w"] - 1.0) + noise
     return {"w": w, "b": params["b"] - 2.0}
 
 
-def _trajectory(tx, params, steps=STEPS):
-    """(params, grads, state) before each update, and the final params and state."""
-    state, update, seen = tx.init(params), jax.jit(tx.update), []
-    for step in range(steps):
-        grads = _grads(params, step)
-        seen.append((params, grads, state))
-        updates, state = update(grads, state, params)
-        params = optax.apply_updates(params, updates)
-    return seen, params, state
+def _trajectories(params, *runs):
+    """For each (tx, promotion): the (params, grads, state) before each of the STEPS updates
+    (stacked along a leading axis), and the final params and state. All runs go in one
+    jitted scan, each traced under its promotion (Optax relies on "standard")."""
+
+    def body(carry, noise):
+        out, seen = [], []
+        for (tx, promotion), (p, s) in zip(runs, carry):
+            with jax.numpy_dtype_promotion(promotion):
+                g = _grads(p, None, noise)
+                updates, new = tx.update(g, s, p)
+                out.append((optax.apply_updates(p, updates), new))
+            seen.append((p, g, s))
+        return out, seen
+
+    @jax.jit
+    def run(params, noises):
+        init = []
+        for tx, promotion in runs:
+            with jax.numpy_dtype_promotion(promotion):
+                init.append((params, tx.init(params)))
+        return jax.lax.scan(body, init, noises)
+
+    final, seen = run(params, _noises(jnp.dtype(params["w"].dtype)))
+    return [(seen_i, p, s) for seen_i, (p, s) in zip(seen, final)]
 
 
-def _optax_trajectory(name, kwargs, params, steps=STEPS):
-    with jax.numpy_dtype_promotion("standard"):  # Optax relies on implicit promotion
-        return _trajectory(getattr(optax.contrib, name)(**kwargs), params, steps)
+def _ours_and_optax(name, kwargs, params):
+    """`_trajectories` of optx's `name` (strict promotion) and optax.contrib's."""
+    runs = (
+        (getattr(optx, name)(**kwargs), "strict"),
+        (getattr(optax.contrib, name)(**kwargs), "standard"),
+    )
+    return _trajectories(params, *runs)
 
 
 def _close_scaled(a, b, rtol, what=""):
@@ -80,18 +115,30 @@ def test_each_of_100_float32_steps_matches_optax(name, kwargs):
     rounding difference in the ratio r / ||s||_1 is amplified about 1e4 times (both runs
     agree to 1e-12 in float64, below). Optax's float32 ``1 - 0.999**t`` is itself off by
     1.3e-5 at t = 1 (optx's is exact), 6e-6 on the step."""
-    seen, _, _ = _optax_trajectory(name, kwargs, _params(jnp.float32))
     tx = getattr(optx, name)(**kwargs)
+    theirs_tx = getattr(optax.contrib, name)(**kwargs)
     fresh = tx.init(_params(jnp.float32))[0]
-    update = jax.jit(tx.update)
-    with jax.numpy_dtype_promotion("standard"):
-        theirs_update = jax.jit(getattr(optax.contrib, name)(**kwargs).update)
-    for step, (params, grads, theirs) in enumerate(seen):
-        fields = {f: getattr(theirs, f) for f in theirs._fields}
-        ours = (fresh._replace(**fields), optx.EmptyState())
-        updates, (new, _) = update(grads, ours, params)
+
+    def body(carry, noise):
+        """One step of Optax's run, and optx's update from the same state."""
+        params, theirs = carry
         with jax.numpy_dtype_promotion("standard"):
-            updates_o, new_o = theirs_update(grads, theirs, params)
+            grads = _grads(params, None, noise)
+            updates_o, new_o = theirs_tx.update(grads, theirs, params)
+            next_params = optax.apply_updates(params, updates_o)
+        fields = {f: getattr(theirs, f) for f in theirs._fields}
+        updates, (new, _) = tx.update(grads, (fresh._replace(**fields), optx.EmptyState()), params)
+        return (next_params, new_o), (theirs, updates, new, updates_o, new_o)
+
+    @jax.jit
+    def run(params, noises):
+        with jax.numpy_dtype_promotion("standard"):
+            init = (params, theirs_tx.init(params))
+        return jax.lax.scan(body, init, noises)[1]
+
+    per_step = jax.tree.map(np.asarray, run(_params(jnp.float32), _noises(jnp.dtype("float32"))))
+    for step in range(STEPS):
+        _, updates, new, updates_o, new_o = jax.tree.map(lambda x: x[step], per_step)
         what = f"{name} step {step + 1}"
         _close_scaled(updates, updates_o, RTOL_STEP, what)
         for field in ("estim_lr", "exp_avg", "exp_avg_sq", "grad_sum"):
@@ -99,20 +146,24 @@ def test_each_of_100_float32_steps_matches_optax(name, kwargs):
         # r adds inner products of either sign (summed over leaves in another order than
         # Optax's vdot); where they cancel its relative rounding grows: measured <= 5e-5.
         _close(new.numerator_weighted, new_o.numerator_weighted, 2e-4, 0.0, f"{what} r")
-    assert float(seen[-1][2].estim_lr) > 100 * float(seen[0][2].estim_lr)  # d did grow
+    seen = per_step[0]  # Optax's state before each update
+    assert seen.estim_lr.shape == (STEPS,)
+    assert float(seen.estim_lr[-1]) > 100 * float(seen.estim_lr[0])  # d did grow
 
 
 @pytest.mark.parametrize(("name", "kwargs"), CASES, ids=IDS)
 def test_100_float32_steps_end_near_optax_and_float64_steps_equal_it(name, kwargs):
-    _, ours, state = _trajectory(getattr(optx, name)(**kwargs), _params(jnp.float32))
-    _, theirs, state_o = _optax_trajectory(name, kwargs, _params(jnp.float32))
+    (_, ours, state), (_, theirs, state_o) = _ours_and_optax(name, kwargs, _params(jnp.float32))
     _close(ours, theirs, 2e-3, 1e-4)  # the free run's amplified rounding, measured <= 6e-4
     _close(state[0].estim_lr, state_o.estim_lr, 1e-3)
     with jax.enable_x64(True):
-        seen, ours, state = _trajectory(getattr(optx, name)(**kwargs), _params(jnp.float64))
-        seen_o, theirs, state_o = _optax_trajectory(name, kwargs, _params(jnp.float64))
+        runs = _ours_and_optax(name, kwargs, _params(jnp.float64))
+        ((seen, _, _), ours, state), ((seen_o, _, _), theirs, state_o) = runs
         assert ours["w"].dtype == jnp.float64
-        for step, ((p, _, _), (p_o, _, _)) in enumerate(zip(seen, seen_o)):
+        seen, seen_o = jax.tree.map(np.asarray, (seen, seen_o))
+        assert seen["w"].shape == (STEPS, 3, 4)
+        for step in range(STEPS):
+            p, p_o = jax.tree.map(lambda x: x[step], (seen, seen_o))
             _close(p, p_o, 1e-10, 1e-12, f"step {step}")
         _close(ours, theirs, 1e-10, 1e-12)
         _close(state[0].estim_lr, state_o.estim_lr, 1e-10)

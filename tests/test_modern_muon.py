@@ -5,6 +5,8 @@ torch.optim.Muon: momentum B = mu B + g, Nesterov g + mu B, NS5 on X / max(||X||
 decoupled decay W (1 - lr wd), adjust_lr) is written here in NumPy and run in float64.
 """
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -46,14 +48,37 @@ def _noise(t):
     }
 
 
-def _run(tx, apply):
-    state, params, update = tx.init(PARAMS), PARAMS, jax.jit(tx.update)
-    for t in range(STEPS):
-        grads = jax.tree.map(lambda p, q, n: p - q + n, params, TARGET, _noise(t))
-        with jax.numpy_dtype_promotion("standard"):  # Optax relies on implicit promotion
-            updates, state = update(grads, state, params)
-        params = apply(params, updates)
-    return params
+@functools.cache
+def _noises():
+    """Every step's `_noise`, stacked (drawn once: threefry inside the scan body would
+    double each test's compile time)."""
+    return jax.jit(jax.vmap(_noise))(jnp.arange(STEPS))
+
+
+def _ours_and_optax(ours, theirs):
+    """optx's and Optax's params after STEPS noisy steps, both in one jitted scan (Optax
+    traced under standard promotion, which it relies on; optx under strict promotion)."""
+
+    def grads(params, noise):
+        return jax.tree.map(lambda p, q, n: p - q + n, params, TARGET, noise)
+
+    def body(carry, noise):
+        (p, s), (po, so) = carry
+        updates, s = ours.update(grads(p, noise), s, p)
+        with jax.numpy_dtype_promotion("standard"):
+            updates_o, so = theirs.update(grads(po, noise), so, po)
+            po = optax.apply_updates(po, updates_o)
+        return ((optx.apply_updates(p, updates), s), (po, so)), None
+
+    @jax.jit
+    def run(params, noises):
+        with jax.numpy_dtype_promotion("standard"):
+            optax_state = theirs.init(params)
+        init = ((params, ours.init(params)), (params, optax_state))
+        (p, _), (po, _) = jax.lax.scan(body, init, noises)[0]
+        return p, po
+
+    return run(PARAMS, _noises())
 
 
 def _dims(module):
@@ -80,12 +105,9 @@ VARIANTS = {
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_muon_matches_optax_contrib_muon(variant):
     kwargs = VARIANTS[variant]
-    ours = _run(
-        optx.muon(0.02, muon_weight_dimension_numbers=_dims(optx), **kwargs), optx.apply_updates
-    )
-    theirs = _run(
+    ours, theirs = _ours_and_optax(
+        optx.muon(0.02, muon_weight_dimension_numbers=_dims(optx), **kwargs),
         optax.contrib.muon(0.02, muon_weight_dimension_numbers=_dims(optax.contrib), **kwargs),
-        optax.apply_updates,
     )
     # Measured after 100 steps: at most 6e-7 absolute on the matrices (params of size
     # 0.1 to 1; rtol alone fails only on entries that cross zero) and 3.2e-6 on the AdamW
@@ -115,9 +137,15 @@ def test_default_leaves_two_dimensional_matrices_get_muon_others_adam():
     mask = lambda p: jax.tree.map(lambda x: x.ndim == 2, p)  # noqa: E731
     ours = optx.muon(0.1, weight_decay=0.1, weight_decay_mask=mask)
     theirs = optax.contrib.muon(0.1, weight_decay=0.1, weight_decay_mask=mask)
-    u1, _ = jax.jit(ours.update)(grads, ours.init(params), params)
-    with jax.numpy_dtype_promotion("standard"):
-        u2, _ = jax.jit(theirs.update)(grads, theirs.init(params), params)
+
+    @jax.jit
+    def both(grads, params):
+        u1, _ = ours.update(grads, ours.init(params), params)
+        with jax.numpy_dtype_promotion("standard"):
+            u2, _ = theirs.update(grads, theirs.init(params), params)
+        return u1, u2
+
+    u1, u2 = both(grads, params)
     for name in params:
         np.testing.assert_allclose(u1[name], u2[name], rtol=1e-5, atol=1e-6, err_msg=name)
 
@@ -187,17 +215,26 @@ def test_muon_matches_torch_documented_algorithm_float64(adjust_lr_fn, nesterov,
             bias_correction=False,
             muon_weight_dimension_numbers=torch_layout,
         )
-        w = {k: jnp.asarray(v) for k, v in TORCH_W0.items()}
-        state, update = tx.init(w), jax.jit(tx.update)
-        for t in range(STEPS):
-            u, state = update({k: jnp.asarray(grads[k][t]) for k in w}, state, w)
+
+        def body(carry, g):
+            w, state = carry
+            u, state = tx.update(g, state, w)
             w = optx.apply_updates(w, u)
-            for k in w:
-                assert w[k].dtype == jnp.float64
+            return (w, state), w
+
+        w = {k: jnp.asarray(v) for k, v in TORCH_W0.items()}
+        run = jax.jit(lambda w, gs: jax.lax.scan(body, (w, tx.init(w)), gs)[1])
+        path = run(w, {k: jnp.asarray(np.stack(grads[k])) for k in w})  # every step's w
+        path = jax.tree.map(np.asarray, path)
+        for k in w:
+            assert path[k].dtype == jnp.float64 and path[k].shape == (STEPS, *w[k].shape)
+            for t in range(STEPS):
                 # eps=0: the two rules are the same (1e-10); torch's eps=1e-7 is a floor on
                 # ||X|| where optx adds it to ||X||: a relative 1e-7 / ||X|| per step,
                 # measured at most 4e-7 relative (2e-7 absolute) after 100 steps.
-                np.testing.assert_allclose(w[k], expected[k][t], rtol=rtol, atol=rtol, err_msg=k)
+                np.testing.assert_allclose(
+                    path[k][t], expected[k][t], rtol=rtol, atol=rtol, err_msg=k
+                )
 
 
 # ---- the Newton-Schulz iteration ----
@@ -214,9 +251,15 @@ def _matrix(shape, seed, dtype=np.float64):
     return ((u * s) @ v.T).astype(dtype), s
 
 
+@functools.cache
+def _orthogonalize(**kwargs):
+    """A jitted NS5(g): one step of Muon without momentum (one compile per shape)."""
+    tx = optx.scale_by_muon(beta=0.0, nesterov=False, **kwargs)
+    return jax.jit(lambda x: tx.update(x, tx.init(x))[0])
+
+
 def _orthogonalized(x, **kwargs):
-    tx = optx.scale_by_muon(beta=0.0, nesterov=False, **kwargs)  # one step: NS5(g)
-    return np.asarray(tx.update(jnp.asarray(x), tx.init(jnp.asarray(x)))[0])
+    return np.asarray(_orthogonalize(**kwargs)(jnp.asarray(x)))
 
 
 @pytest.mark.parametrize("shape", [(8, 8), (5, 12), (12, 5), (16, 4)])
@@ -317,19 +360,26 @@ def test_vector_leaf_given_to_muon_is_refused_with_the_fix():
 
 
 def test_optax_dimension_numbers_and_a_single_spec_for_all_leaves_are_accepted():
-    grads = jax.tree.map(lambda p, n: p + n, PARAMS, _noise(0))
+    grads = jax.tree.map(lambda p, n: p + n[0], PARAMS, _noises())  # n[0] is _noise(0)
     ours = optx.muon(0.02, muon_weight_dimension_numbers=_dims(optx))
     with_optax_dims = optx.muon(0.02, muon_weight_dimension_numbers=_dims(optax.contrib))
-    u1, _ = jax.jit(ours.update)(grads, ours.init(PARAMS), PARAMS)
-    u2, _ = jax.jit(with_optax_dims.update)(grads, with_optax_dims.init(PARAMS), PARAMS)
-    for name in PARAMS:
-        np.testing.assert_array_equal(u1[name], u2[name], err_msg=name)
     # One spec at the root applies to every leaf: here the transpose of the default.
-    matrices = {"w": grads["w"], "wide": grads["wide"]}
     flipped = optx.scale_by_muon(weight_dimension_numbers=optx.MuonDimensionNumbers(1, 0))
     plain = optx.scale_by_muon()
-    u3, _ = flipped.update(matrices, flipped.init(matrices))
-    transposed = jax.tree.map(jnp.transpose, matrices)
-    u4, _ = plain.update(transposed, plain.init(transposed))
+
+    @jax.jit
+    def updates(grads):
+        u1, _ = ours.update(grads, ours.init(PARAMS), PARAMS)
+        u2, _ = with_optax_dims.update(grads, with_optax_dims.init(PARAMS), PARAMS)
+        matrices = {"w": grads["w"], "wide": grads["wide"]}
+        u3, _ = flipped.update(matrices, flipped.init(matrices))
+        transposed = jax.tree.map(jnp.transpose, matrices)
+        u4, _ = plain.update(transposed, plain.init(transposed))
+        return u1, u2, u3, u4
+
+    u1, u2, u3, u4 = updates(grads)
+    for name in PARAMS:
+        np.testing.assert_array_equal(u1[name], u2[name], err_msg=name)
+    matrices = {"w": grads["w"], "wide": grads["wide"]}
     for name in matrices:
         np.testing.assert_allclose(u3[name], u4[name].T, rtol=1e-6, atol=1e-7, err_msg=name)

@@ -1,6 +1,8 @@
 """Schedule-Free: against Optax contrib, a float64 NumPy reference of the paper's Algorithm 1,
 convergence with warmup, and what the evaluation sequence x is."""
 
+import functools
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -17,12 +19,22 @@ SCALES = jnp.linspace(0.5, 2.0, 12).reshape(3, 4)
 PARAMS = {"w": jnp.linspace(-3.0, 5.0, 12).reshape(3, 4), "b": jnp.array([10.0, -7.0])}
 
 
-def _grads(params, step):
+def _grads(params, step, noise=None):
     """A noisy quadratic with its minimum at w = 1, b = 2 (deterministic per step)."""
-    key = jax.random.fold_in(jax.random.key(0), step)
-    noise = 0.1 * jax.random.normal(key, (3, 4), params["w"].dtype)
+    if noise is None:
+        key = jax.random.fold_in(jax.random.key(0), step)
+        noise = 0.1 * jax.random.normal(key, (3, 4), params["w"].dtype)
     scales = SCALES.astype(params["w"].dtype)
     return {"w": scales * (params["w"] - 1.0) + noise, "b": params["b"] - 2.0}
+
+
+@functools.cache
+def _noises(dtype):
+    """The noise of `_grads` at every step, stacked, bit for bit (drawn once: threefry in a
+    scan body compiles slowly)."""
+    key = jax.random.key(0)
+    raw = jax.vmap(lambda step: jax.random.normal(jax.random.fold_in(key, step), (3, 4), dtype))
+    return 0.1 * jax.jit(raw)(jnp.arange(STEPS))
 
 
 def _run(tx, params, eval_params, steps=STEPS):
@@ -49,8 +61,29 @@ def _run_optax(tx, params, steps=STEPS):
 
 
 def _compare_with_optax(ours, theirs, rtol, atol=1e-6, params=PARAMS):
-    ys, xs, _ = _run(ours, params, optx.schedule_free_eval_params)
-    ys_o, xs_o, _ = _run_optax(theirs, params)
+    """Both runs' params and evaluation params at every step, from one jitted scan (Optax
+    traced under standard promotion, which it relies on; optx under strict)."""
+
+    def body(carry, noise):
+        (p, s), (po, so) = carry
+        updates, s = ours.update(_grads(p, None, noise), s, p)
+        p = optax.apply_updates(p, updates)
+        with jax.numpy_dtype_promotion("standard"):
+            updates_o, so = theirs.update(_grads(po, None, noise), so, po)
+            po = optax.apply_updates(po, updates_o)
+            xo = optax.contrib.schedule_free_eval_params(so, po)
+        return ((p, s), (po, so)), (p, optx.schedule_free_eval_params(s, p), po, xo)
+
+    @jax.jit
+    def run(params, noises):
+        with jax.numpy_dtype_promotion("standard"):
+            optax_state = theirs.init(params)
+        return jax.lax.scan(body, ((params, ours.init(params)), (params, optax_state)), noises)[1]
+
+    stacked = jax.tree.map(np.asarray, run(params, _noises(jnp.dtype(params["w"].dtype))))
+    ys, xs, ys_o, xs_o = (
+        [jax.tree.map(lambda x, t=t: x[t], tree) for t in range(STEPS)] for tree in stacked
+    )
     _assert_runs_close(ys, ys_o, rtol, atol)
     _assert_runs_close(xs, xs_o, rtol, atol)
 

@@ -33,14 +33,30 @@ def _convex_loss(p):
     return _loss(p) - jnp.sum(jnp.cos(p["b"])) + jnp.sum(p["b"] ** 2)
 
 
-def _run(tx, apply, steps, loss=_loss):
-    update = jax.jit(tx.update, static_argnames="obj_fn")
-    params, state, path = PARAMS, tx.init(PARAMS), []
-    for _ in range(steps):
-        updates, state = update(jax.grad(loss)(params), state, params, obj_fn=loss)
-        params = apply(params, updates)
-        path.append(params)
-    return jax.tree.map(lambda *xs: np.stack(xs), *path), state
+def _ours_and_optax(ours, theirs, steps, loss=_loss):
+    """optx's and Optax's iterates over `steps` steps, stacked per leaf, both in one jitted
+    scan (Optax traced under standard promotion, which it relies on; optx under strict)."""
+
+    def optax_step(params, state):
+        with jax.numpy_dtype_promotion("standard"):
+            updates, state = theirs.update(jax.grad(loss)(params), state, params, obj_fn=loss)
+            return optax.apply_updates(params, updates), state
+
+    def body(carry, _):
+        (p, s), (po, so) = carry
+        updates, s = ours.update(jax.grad(loss)(p), s, p, obj_fn=loss)
+        carry = ((optx.apply_updates(p, updates), s), optax_step(po, so))
+        return carry, (carry[0][0], carry[1][0])
+
+    @jax.jit
+    def run(params):
+        with jax.numpy_dtype_promotion("standard"):
+            optax_state = theirs.init(params)
+        init = ((params, ours.init(params)), (params, optax_state))
+        return jax.lax.scan(body, init, length=steps)[1]
+
+    path, path_o = run(PARAMS)
+    return jax.tree.map(np.asarray, path), jax.tree.map(np.asarray, path_o)
 
 
 # Decays whose complements are exact in float32: optx keeps 1 - b exact (float32(0.035)),
@@ -65,36 +81,30 @@ EXACT = {"b1": 0.96875, "b2": 0.9921875}
 )
 def test_sophia_matches_optax_over_100_steps(kwargs, atol):
     loss = _loss if kwargs.get("clip_threshold", 1.0) else _convex_loss
-    ours, _ = _run(optx.sophia(0.01, **kwargs), optx.apply_updates, 100, loss)
-    with jax.numpy_dtype_promotion("standard"):  # Optax relies on implicit promotion
-        theirs, _ = _run(optax.contrib.sophia(0.01, **kwargs), optax.apply_updates, 100, loss)
+    ours, theirs = _ours_and_optax(
+        optx.sophia(0.01, **kwargs), optax.contrib.sophia(0.01, **kwargs), 100, loss
+    )
     for key in ours:
         np.testing.assert_allclose(ours[key], theirs[key], rtol=1e-5, atol=atol)
 
 
 def test_sophia_with_a_given_seed_matches_optax():
     seed = jax.random.PRNGKey(7)
-    ours, _ = _run(
+    ours, theirs = _ours_and_optax(
         optx.sophia(
             0.01,
             **EXACT,
             update_interval=1,
             hessian_diagonal_fn=optx.hutchinson_estimator_diag_hessian(seed),
         ),
-        optx.apply_updates,
+        optax.contrib.sophia(
+            0.01,
+            **EXACT,
+            update_interval=1,
+            hessian_diagonal_fn=optax.contrib.hutchinson_estimator_diag_hessian(seed),
+        ),
         100,
     )
-    with jax.numpy_dtype_promotion("standard"):
-        theirs, _ = _run(
-            optax.contrib.sophia(
-                0.01,
-                **EXACT,
-                update_interval=1,
-                hessian_diagonal_fn=optax.contrib.hutchinson_estimator_diag_hessian(seed),
-            ),
-            optax.apply_updates,
-            100,
-        )
     for key in ours:
         np.testing.assert_allclose(ours[key], theirs[key], rtol=1e-5, atol=1e-6)
 
@@ -104,12 +114,18 @@ def test_hutchinson_draws_match_optax_and_average_to_the_diagonal():
         optx.hutchinson_estimator_diag_hessian(),
         optax.contrib.hutchinson_estimator_diag_hessian(),
     )
-    so, st = ours.init(PARAMS), theirs.init(PARAMS)
-    for _ in range(5):
-        eo, so = ours.update(None, so, PARAMS, obj_fn=_loss)
-        et, st = theirs.update(None, st, PARAMS, obj_fn=_loss)
-        for key in eo:
-            np.testing.assert_allclose(eo[key], et[key], rtol=1e-6)
+
+    def body(carry, _):
+        eo, so = ours.update(None, carry[0], PARAMS, obj_fn=_loss)
+        et, st = theirs.update(None, carry[1], PARAMS, obj_fn=_loss)
+        return (so, st), (eo, et)
+
+    init = (ours.init(PARAMS), theirs.init(PARAMS))
+    draws, draws_o = jax.jit(lambda c: jax.lax.scan(body, c, length=5)[1])(init)
+    for key in PARAMS:  # five successive draws of each
+        assert draws[key].shape[0] == 5
+        for eo, et in zip(draws[key], draws_o[key]):
+            np.testing.assert_allclose(eo, et, rtol=1e-6)
     # E[u * (A u)] = diag(A) for a dense A.
     a = jnp.asarray(np.random.default_rng(0).normal(size=(4, 4)) * 0.3 + np.eye(4) * 2.0)
     a = (a + a.T) / 2
@@ -121,7 +137,8 @@ def test_hutchinson_draws_match_optax_and_average_to_the_diagonal():
         est = optx.hutchinson_estimator_diag_hessian(key)
         return est.update(None, est.init(jnp.zeros(4)), jnp.ones(4), obj_fn=quadratic)[0]
 
-    mean = jnp.mean(jax.vmap(draw)(jax.random.split(jax.random.PRNGKey(1), 4000)), axis=0)
+    draws = jax.jit(jax.vmap(draw))(jax.random.split(jax.random.PRNGKey(1), 4000))
+    mean = jnp.mean(draws, axis=0)
     np.testing.assert_allclose(mean, jnp.diag(a), atol=0.05)
 
 
@@ -187,24 +204,30 @@ def test_sophia_matches_a_float64_reference_given_fixed_hessian_estimates(conven
             convention=convention,
             **hyper,
         )
-        w = jnp.linspace(-1.0, 1.0, n, dtype=jnp.float64)
-        state, path = tx.init(w), []
-        for g in grads:
-            updates, state = tx.update(jnp.asarray(g), state, w)
+
+        def body(carry, g):
+            w, state = carry
+            updates, state = tx.update(g, state, w)
             w = optx.apply_updates(w, updates)
-            path.append(np.asarray(w))
-        assert w.dtype == jnp.float64
+            return (w, state), w
+
+        w = jnp.linspace(-1.0, 1.0, n, dtype=jnp.float64)
+        run = jax.jit(lambda w, gs: jax.lax.scan(body, (w, tx.init(w)), gs))
+        (w, _), path = run(w, jnp.asarray(grads))
+        assert w.dtype == jnp.float64 and path.dtype == jnp.float64
     clipped = np.abs(np.diff(np.concatenate([[np.linspace(-1, 1, n)], expected]), axis=0))
     assert np.any(clipped > 0.1 - 1e-3)  # the reference exercised the clip
-    np.testing.assert_allclose(np.stack(path), expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(path), expected, rtol=1e-12, atol=1e-12)
 
 
 def test_the_hessian_is_refreshed_every_update_interval_updates():
     tx = optx.scale_by_sophia(update_interval=3)
-    state, nus = tx.init(PARAMS), []
-    for _ in range(7):
+
+    def body(state, _):
         _, state = tx.update(jax.grad(_loss)(PARAMS), state, PARAMS, obj_fn=_loss)
-        nus.append(np.asarray(state.nu["w"]))
+        return state, state.nu["w"]
+
+    nus = list(np.asarray(jax.jit(lambda s: jax.lax.scan(body, s, length=7)[1])(tx.init(PARAMS))))
     changed = [not np.array_equal(a, b) for a, b in zip([np.zeros((3, 2))] + nus, nus)]
     assert changed == [True, False, False, True, False, False, True]
 
