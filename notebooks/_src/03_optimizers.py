@@ -85,15 +85,22 @@ contenders = {
     "lion(0.1, weight_decay=0)": optx.lion(0.1, weight_decay=0.0),
 }
 start = jnp.array([-7.0, 2.0])
-grad_valley = jax.jit(jax.grad(valley))
-paths = {}
-for name, tx in contenders.items():
-    p, state, path = start, tx.init(start), [np.asarray(start)]
-    for _ in range(60):
-        u, state = tx.update(grad_valley(p), state, p)
+
+
+def valley_path(tx, steps=60):
+    """The start and the points after each of the steps (all of them in one jitted scan)."""
+
+    def step(carry, _):
+        p, state = carry
+        u, state = tx.update(jax.grad(valley)(p), state, p)
         p = optx.apply_updates(p, u)
-        path.append(np.asarray(p))
-    paths[name] = np.stack(path)
+        return (p, state), p
+
+    _, points = jax.jit(lambda p: jax.lax.scan(step, (p, tx.init(p)), length=steps))(start)
+    return np.concatenate([np.asarray(start)[None], np.asarray(points)])
+
+
+paths = {name: valley_path(tx) for name, tx in contenders.items()}
 
 xs, ys = np.meshgrid(np.linspace(-8, 3, 200), np.linspace(-2.5, 2.5, 200))
 fig, ax = plt.subplots(figsize=(9, 4.5))

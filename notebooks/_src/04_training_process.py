@@ -158,7 +158,8 @@ from_pieces = {
         optx.adamw(lr, b2=0.99, eps=1e-5, weight_decay=0.01),
     ),
 }
-grads = [jax.grad(loss_fn)(PARAMS0, b) for b in batches(0)[:5]]
+grad_fn = jax.jit(jax.grad(loss_fn))
+grads = [grad_fn(PARAMS0, b) for b in batches(0)[:5]]
 for name, (pieces, alias) in from_pieces.items():
     results = []
     for tx in (pieces, alias):
@@ -195,14 +196,17 @@ adamw = optx.adamw(lr, weight_decay=wd)
 
 
 def weight_path(tx, steps=300):
-    """A weight starting at 1 whose loss gradient is always 0."""
-    w = jnp.ones(1)
-    state, path = tx.init(w), [1.0]
-    for _ in range(steps):
+    """A weight starting at 1 whose loss gradient is always 0 (the steps in one lax.scan)."""
+
+    def step(carry, _):
+        w, state = carry
         u, state = tx.update(jnp.zeros(1), state, w)
         w = optx.apply_updates(w, u)
-        path.append(float(w[0]))
-    return np.asarray(path)
+        return (w, state), w[0]
+
+    w = jnp.ones(1)
+    _, path = jax.jit(lambda w: jax.lax.scan(step, (w, tx.init(w)), length=steps))(w)
+    return np.concatenate([[1.0], np.asarray(path)])
 
 
 paths = {

@@ -206,9 +206,11 @@ def run_unequal(tx, weighted):
     return params
 
 
-one_big = optx.apply_updates(
-    PARAMS0, jax.tree.map(lambda g: -0.5 * g, jax.grad(loss_fn)(PARAMS0, x[:128], y[:128]))
-)
+one_big = jax.jit(  # one SGD step on the whole batch of 128, compiled as one program
+    lambda p, x, y: optx.apply_updates(
+        p, jax.tree.map(lambda g: -0.5 * g, jax.grad(loss_fn)(p, x, y))
+    )
+)(PARAMS0, x[:128], y[:128])
 weighted = run_unequal(optx.accumulate_gradients(sgd, every_k=2), weighted=True)
 mean_of_means = run_unequal(optx.accumulate_gradients(sgd, every_k=2), weighted=False)
 print(f"96 + 32 with num_samples   : {distance(weighted, one_big):.1e} from the batch of 128")
