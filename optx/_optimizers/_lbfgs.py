@@ -56,10 +56,14 @@ def lbfgs(
       >>> import jax, jax.numpy as jnp, optx
       >>> f = lambda w: jnp.sum(jnp.array([1.0, 10.0]) * (w - 1.0) ** 2)
       >>> tx, w = optx.lbfgs(), jnp.zeros(2)
+      >>> @jax.jit
+      ... def step(w, state):
+      ...     value, grad = jax.value_and_grad(f)(w)
+      ...     u, state = tx.update(grad, state, w, value=value, grad=grad, value_fn=f)
+      ...     return optx.apply_updates(w, u), state
       >>> state = tx.init(w)
       >>> for _ in range(5):
-      ...     u, state = tx.update(jax.grad(f)(w), state, w, value=f(w), value_fn=f)
-      ...     w = optx.apply_updates(w, u)
+      ...     w, state = step(w, state)
       >>> bool(f(w) < 1e-8)
       True
 
