@@ -118,7 +118,7 @@ def _layout(tree: Any, pad_to: int, max_packed_size: int | None) -> FlatLayout:
     keys: dict[tuple[Any, ...], int] = {}
     sizes: list[int] = []
     infos: list[tuple[Any, Any]] = []
-    leaves = []
+    leaves: list[_Leaf] = []
     for path, x in with_paths:
         dtype = jnp.dtype(jnp.result_type(x))
         sharding = _named_sharding(x)
