@@ -218,17 +218,15 @@ for name, r in results.items():
 # - no method clearly beats AdamW here: the six test accuracies lie within 1.5 points of
 #   each other (a few images of 360), too close to rank on one seed;
 # - Muon, Schedule-Free AdamW and Prodigy cost about what AdamW costs per step (the
-#   network's forward and backward pass and the call itself dominate; asserted: under
-#   5x);
+#   network's forward and backward pass and the call itself dominate);
 # - Shampoo and SOAP do more work: every 10 steps Shampoo recomputes the inverse roots of
 #   its factors (an eigendecomposition each) and SOAP refreshes its bases (a QR step
-#   each), and SOAP rotates the gradient at every step; on this small network both stay
-#   under 20x AdamW's step (how much more they cost varied most between builds of this
-#   page, from 1.9x to 6.7x AdamW's step for Shampoo, so no tighter bound is asserted).
+#   each), and SOAP rotates the gradient at every step, so their steps cost more.
 #
 # The time per step is that of the fastest of epochs 2 to 10 (the first one compiles),
-# over its 22 steps; on a shared machine these numbers move by 2x from run to run, so the
-# bounds above are loose on purpose.
+# over its 22 steps. Times are shown, not asserted: on a shared machine they move by 2x
+# from run to run (Shampoo's ratio to AdamW varied from 1.9x to 6.7x between builds of
+# this page); `benchmarks/modern.py` measures them on a quiet machine.
 
 # %%
 for name, r in results.items():
@@ -236,8 +234,4 @@ for name, r in results.items():
     assert r["losses"][-1] < r["losses"][0] / 50, (name, r["losses"])
 accuracies = [r["accuracy"] for r in results.values()]
 assert max(accuracies) - min(accuracies) < 0.015, accuracies
-ms = {name: r["ms_per_step"] for name, r in results.items()}
-for name in ("Muon", "Schedule-Free AdamW", "Prodigy"):
-    assert ms[name] < 5 * base, (name, ms[name], base)
-for name in ("Shampoo", "SOAP"):
-    assert ms[name] < 20 * base, (name, ms[name], base)
+
