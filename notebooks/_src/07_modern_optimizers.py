@@ -234,4 +234,3 @@ for name, r in results.items():
     assert r["losses"][-1] < r["losses"][0] / 50, (name, r["losses"])
 accuracies = [r["accuracy"] for r in results.values()]
 assert max(accuracies) - min(accuracies) < 0.015, accuracies
-
