@@ -113,6 +113,15 @@ def _buffer_sharding(sharding: Any) -> tuple[Any, int]:
     return jax.sharding.NamedSharding(sharding.mesh, spec), shards
 
 
+def check_max_packed_size(call: str, value: Any) -> None:
+    """Raises ValueError unless ``value`` is a positive integer or None."""
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+        raise ValueError(
+            f"{call}: max_packed_size must be a positive integer or None (pack every leaf), "
+            f"got {value!r}"
+        )
+
+
 def _layout(tree: Any, pad_to: int, max_packed_size: int | None) -> FlatLayout:
     with_paths, treedef = jax.tree_util.tree_flatten_with_path(tree)
     keys: dict[tuple[Any, ...], int] = {}
@@ -246,15 +255,7 @@ class FlatParams:
                 raise ValueError(
                     f"optx.FlatParams.from_tree: pad_to must be a positive integer, got {pad_to!r}"
                 )
-            if max_packed_size is not None and (
-                not isinstance(max_packed_size, int)
-                or isinstance(max_packed_size, bool)
-                or max_packed_size < 1
-            ):
-                raise ValueError(
-                    "optx.FlatParams.from_tree: max_packed_size must be a positive integer or "
-                    f"None (pack every leaf), got {max_packed_size!r}"
-                )
+            check_max_packed_size("optx.FlatParams.from_tree", max_packed_size)
             layout = _layout(tree, pad_to, max_packed_size)
             leaves = layout.treedef.flatten_up_to(tree)
         else:

@@ -8,7 +8,7 @@ import jax
 
 from optx import _validate
 from optx._core import GradientTransformation, _accepting_extra_args
-from optx._flat import MAX_PACKED_SIZE, FlatLayout, FlatParams, pack
+from optx._flat import MAX_PACKED_SIZE, FlatLayout, FlatParams, check_max_packed_size, pack
 
 __all__ = ["FlatState", "flat"]
 
@@ -86,15 +86,7 @@ def flat(
              [-0.1, -0.1]], dtype=float32)
     """
     _validate.check_transformation("optx.flat", "inner", inner)
-    if max_packed_size is not None and (
-        not isinstance(max_packed_size, int)
-        or isinstance(max_packed_size, bool)
-        or max_packed_size < 1
-    ):
-        raise ValueError(
-            "optx.flat: max_packed_size must be a positive integer or None (pack every leaf), "
-            f"got {max_packed_size!r}"
-        )
+    check_max_packed_size("optx.flat", max_packed_size)
     inner_update = _accepting_extra_args(inner.update)
 
     def init(params):
