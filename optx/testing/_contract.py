@@ -55,6 +55,10 @@ class _Jitted:
 
         self._update = jax.jit(update)
 
+    def compiled(self) -> int:
+        """How many executables the jitted update holds (its compile cache size)."""
+        return self._update._cache_size()  # type: ignore[attr-defined]
+
     def __call__(self, grads, state, params, extra_args):
         return self._update(grads, state, params, extra_args)
 
@@ -166,7 +170,7 @@ def check_transform(
     if {"jit_equals_eager", "no_retrace", "finite", "vmap"} & set(checks):
         jitted = _Jitted(make_tx())
         jit_params, states["jit"] = _run(tx, jitted, params, key, max(steps, 2), extra_args)
-        if "no_retrace" in checks and jitted.traces != 1:
+        if "no_retrace" in checks and (jitted.traces != 1 or jitted.compiled() != 1):
             raise AssertionError(
                 f"check_transform[no_retrace]: the jitted update traced {jitted.traces} times "
                 f"in {max(steps, 2)} calls; the state changes structure, dtype or weak type"
