@@ -56,6 +56,31 @@ def _norm_of_whole_batch(updates, state, params=None, **extra):
     return jax.tree.map(lambda g: g / total(g), updates), state + 1
 
 
+def _one_zero_twice(params):
+    zero = jnp.zeros([], jnp.int32)
+    return (zero, zero)
+
+
+def _keeps_the_params(params):
+    return (jnp.zeros([], jnp.int32), params)
+
+
+def _pair_count(updates, state, params=None, **extra):
+    return updates, (state[0] + 1, state[1])
+
+
+BROKEN_INIT = {
+    "donation (one buffer twice)": (
+        _one_zero_twice,
+        r"check_transform\[donation\]: init's state\[1\] is the same device buffer as state\[0\]",
+    ),
+    "donation (the params' buffer)": (
+        _keeps_the_params,
+        r"check_transform\[donation\]: init's state\[1\]\['b'\] is the same device buffer "
+        r"as params\['b'\]",
+    ),
+}
+
 BROKEN = {
     "extra_args": (_no_extra_args, r"check_transform\[extra_args\]: update does not accept"),
     "jit_equals_eager": (_eager_differs, r"check_transform\[jit_equals_eager\]"),
@@ -73,6 +98,15 @@ def test_each_check_catches_its_defect(check):
     update, message = BROKEN[check]
     with pytest.raises(AssertionError, match=message):
         check_transform(_tx(update), PARAMS, checks=[check])
+
+
+@pytest.mark.parametrize("defect", sorted(BROKEN_INIT))
+def test_donation_catches_shared_buffers(defect):
+    init, message = BROKEN_INIT[defect]
+    with pytest.raises(AssertionError, match=message):
+        check_transform(_tx(_pair_count, init), PARAMS, checks=["donation"])
+    fixed = lambda params: jax.tree.map(jnp.copy, init(params))  # noqa: E731
+    check_transform(_tx(_pair_count, fixed), PARAMS, checks=["donation"])
 
 
 def test_a_sound_transform_passes_every_check_and_compiles_three_times():

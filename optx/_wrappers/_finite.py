@@ -102,9 +102,9 @@ def apply_if_finite(
     inner_update = _accepting_extra_args(inner.update)
 
     def init(params):
-        zero = _tree.zero_count(params)
+        zero = lambda: _tree.zero_count(params)  # noqa: E731 - one buffer per leaf (donation)
         finite = _tree.place(jnp.asarray(True), _tree.replicated_sharding(params))
-        return ApplyIfFiniteState(zero, zero, zero, finite, inner.init(params))
+        return ApplyIfFiniteState(zero(), zero(), zero(), finite, inner.init(params))
 
     def update(updates, state, params=None, **extra_args):
         finite = all_finite(updates)

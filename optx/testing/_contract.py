@@ -20,6 +20,7 @@ ALL_CHECKS = (
     "dtypes",
     "finite",
     "vmap",
+    "donation",
 )
 
 
@@ -111,6 +112,9 @@ def check_transform(
       finite.
     - ``vmap``: ``jax.vmap`` of init and update (under `jax.jit`) over a batch of two
       params equals two separate updates.
+    - ``donation``: the state of an eager ``init`` holds each device buffer once and none
+      of the params' buffers, so a train step jitted with ``donate_argnums`` may donate
+      params and state (XLA refuses a buffer donated twice).
 
     Checks that need no values (``extra_args``, ``cond``, ``dtypes``) trace with
     `jax.eval_shape` and compile nothing; the jitted checks share one compiled update, so a
@@ -164,6 +168,9 @@ def check_transform(
                 f"check_transform[extra_args]: update does not accept unknown keyword "
                 f"arguments ({error}); give it **extra_args"
             ) from error
+
+    if "donation" in checks:
+        _assert_distinct_buffers(params, state0)
 
     states = {}  # after `steps` updates: "eager", "jit"
     jitted = None
@@ -240,6 +247,29 @@ def check_transform(
         for i, p in enumerate((params, other)):
             single, _ = jitted(grads[i], tx.init(p), p, extra_args)
             _assert_close("vmap", single, jax.tree.map(lambda x, i=i: x[i], updates), rtol, atol)
+
+
+def _buffers(x: Any) -> list[int]:
+    if not isinstance(x, jax.Array) or x.size == 0 or x.is_deleted():
+        return []
+    return [shard.data.unsafe_buffer_pointer() for shard in x.addressable_shards]
+
+
+def _assert_distinct_buffers(params: Any, state: Any) -> None:
+    owner: dict[int, str] = {}
+    for path, p in jax.tree_util.tree_flatten_with_path(params)[0]:
+        for pointer in _buffers(p):
+            owner[pointer] = f"params{jax.tree_util.keystr(path)}"
+    for path, x in jax.tree_util.tree_flatten_with_path(state)[0]:
+        where = f"state{jax.tree_util.keystr(path)}"
+        for pointer in _buffers(x):
+            if pointer in owner:
+                raise AssertionError(
+                    f"check_transform[donation]: init's {where} is the same device buffer "
+                    f"as {owner[pointer]}; a step that donates params and state fails "
+                    "('donate the same buffer twice'): create each state array separately"
+                )
+            owner[pointer] = where
 
 
 def _assert_close(check: str, expected: Any, got: Any, rtol: float, atol: float) -> None:

@@ -170,8 +170,10 @@ def _factored_rms(
             dtype = _tree.real_dtype(_tree.wide_dtype(jnp.result_type(p)))  # of |g|**2
             which = axes(p)
             if which is None:
-                scalar = _tree.zeros_reduced(p, (), dtype)
-                return scalar, scalar, _tree.zeros_like(p, dtype)
+                # Two placeholders, not one array twice: a donated state may not hold the
+                # same buffer in two leaves.
+                placeholder = lambda: _tree.zeros_reduced(p, (), dtype)  # noqa: E731
+                return placeholder(), placeholder(), _tree.zeros_like(p, dtype)
             col, row = which
             without = lambda a: tuple(i for i in range(jnp.ndim(p)) if i != a)  # noqa: E731
             return (

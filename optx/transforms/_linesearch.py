@@ -228,12 +228,12 @@ def scale_by_zoom_linesearch(
         )
         dtype = _tree.scalar_dtype(params)
         place = lambda x: _tree.place(x, _tree.replicated_sharding(params))  # noqa: E731
-        inf = place(jnp.asarray(jnp.inf, dtype))
-        info = ZoomLinesearchInfo(place(jnp.zeros([], jnp.int32)), inf, inf)
+        inf = lambda: place(jnp.asarray(jnp.inf, dtype))  # noqa: E731 - a buffer per leaf
+        info = ZoomLinesearchInfo(place(jnp.zeros([], jnp.int32)), inf(), inf())
         return ScaleByZoomLinesearchState(
             hyperparams.init_count(params),
             place(jnp.ones([], dtype)),
-            inf,
+            inf(),
             _tree.zeros_like(params),
             info,
             hyperparams.init(params),

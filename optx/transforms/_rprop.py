@@ -100,9 +100,8 @@ def scale_by_rprop(
         )
         hp = hyperparams.init(params)
         first = hp.values["learning_rate"]
-        steps = jax.tree.map(
-            lambda x: jnp.full_like(x, first.astype(x.dtype)), _tree.moments_like(params)
-        )
+        # zeros + lr, not full_like: a scalar leaf must not reuse the learning rate's buffer.
+        steps = jax.tree.map(lambda x: x + first.astype(x.dtype), _tree.moments_like(params))
         signs = _tree.zeros_like(params, jnp.int8)
         return ScaleByRpropState(hyperparams.init_count(params), steps, signs, hp)
 
