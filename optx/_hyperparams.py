@@ -388,20 +388,19 @@ class Hyperparams:
                     )
             shown, constraint = self.shown[name], self.constraints[name]
             _constraints.check_on_device(self.call, shown, constraint, values[name])
-        complements = {}
+        complements, new_complements = {}, dict(state.complements)
         for name in self.decays:
-            value, stored = values[name], state.complements[complement_key(name)]
+            key = complement_key(name)
+            value, stored = values[name], state.complements[key]
             if _source(self.specs[name]) == HELD:
-                # Exact while it belongs to the value beside it; else 1 - value.
+                # Exact while it belongs to the value beside it (set_hyperparams keeps them
+                # together); else 1 - value. The state keeps what it held, so the select
+                # fuses into the update instead of being an output of its own.
                 one = jnp.ones([], jnp.result_type(value))
                 complements[name] = jnp.where(one - stored == value, stored, one - value)
             else:
-                complements[name] = 1 - value
-        new_state = HyperparamsState(
-            dict(values),
-            state.scheduled,
-            {complement_key(n): c for n, c in complements.items()},
-        )
+                complements[name] = new_complements[key] = 1 - value
+        new_state = HyperparamsState(dict(values), state.scheduled, new_complements)
         return Resolved(self.call, values, complements, _tree.safe_increment(count), new_state)
 
     def _check_value(self, name: str, value: Any, what: str) -> None:

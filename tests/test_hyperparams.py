@@ -262,6 +262,23 @@ def test_set_hyperparams_gives_the_update_a_fresh_factory_gives():
     chex.assert_trees_all_equal(got, expected)
 
 
+def test_a_value_changed_outside_set_hyperparams_is_used_with_its_own_complement():
+    # Code that edits state.hyperparams.values directly (as Optax-style loops do with
+    # inject_hyperparams states) leaves the stored complement behind: the update must use
+    # 1 - value, not the stale complement, and the state keeps what it held.
+    tx = optx.adam(1e-2, b2=0.999)
+    state = tx.init(PARAMS)
+    inner = state[0]
+    values = {**inner.hyperparams.values, "b2": jnp.float32(0.99)}
+    edited = (inner._replace(hyperparams=inner.hyperparams._replace(values=values)), *state[1:])
+    grads = _grads(PARAMS, 0)
+    fresh = optx.adam(1e-2, b2=jnp.float32(0.99))  # an array: complement 1 - value
+    expected, _ = jax.jit(fresh.update)(grads, fresh.init(PARAMS), PARAMS)
+    got, new_state = jax.jit(tx.update)(grads, edited, PARAMS)
+    chex.assert_trees_all_equal(got, expected)
+    assert np.asarray(_complements(new_state)["b2"]) == np.float32(0.001)
+
+
 def test_sweep_states_keep_exact_decay_complements():
     states = optx.train.sweep_states(PARAMS, optx.adam(1e-3), b2=[0.99, 0.999])
     np.testing.assert_array_equal(_complements(states.opt_state)["b2"], np.float32([0.01, 0.001]))
