@@ -1,10 +1,13 @@
 """Data parallel on 4 CPU devices: every mode equals single-device full-batch training."""
 
+import contextlib
+
 import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _compiles import CompileCount, counting_compiles
 from _train_problem import batches, init_params, loss_fn, max_abs_diff, take
 
 import optx
@@ -39,16 +42,22 @@ def _expected(opt, name):
 
 
 def _run(dp, opt, steps_per_call=1):
+    """The steps, and the XLA compiles after the first call (the state the first call
+    returns must be placed as `replicate` placed the initial one: 0 expected)."""
     state = dp.replicate(_state(opt))
+    compiles = CompileCount()
     for i in range(0, STEPS, steps_per_call):
         chunk = (
             take(DATA, i)
             if steps_per_call == 1
             else jax.tree.map(lambda a, i=i: a[i : i + steps_per_call], DATA)
         )
-        state, metrics = dp(state, dp.shard_batch(chunk))
-        jax.block_until_ready(state)  # CPU collectives deadlock with many calls in flight
-    return state, metrics
+        batch = dp.shard_batch(chunk)
+        with counting_compiles() if i else contextlib.nullcontext(CompileCount()) as counted:
+            state, metrics = dp(state, batch)
+            jax.block_until_ready(state)  # CPU collectives deadlock with many calls in flight
+        compiles.count += counted.count
+    return state, metrics, compiles.count
 
 
 @pytest.mark.parametrize(
@@ -58,7 +67,8 @@ def test_data_parallel_equals_single_device(mode, steps_per_call):
     expected, expected_metrics = _expected(ADAM, "adam")
     dp = data_parallel(loss_fn, ADAM, mode=mode, steps_per_call=steps_per_call)
     assert dp.num_shards == 4
-    state, metrics = _run(dp, ADAM, steps_per_call)
+    state, metrics, compiles = _run(dp, ADAM, steps_per_call)
+    assert compiles == 0, f"mode={mode}: {compiles} XLA compiles after the first step"
     local = dp.unreplicate(state)
     assert max_abs_diff(local.params, expected.params) < 1e-5
     assert int(local.step) == STEPS
@@ -86,7 +96,8 @@ def test_zero1_with_global_norm_clipping_equals_single_device(mode):
     expected, expected_metrics = _expected(CLIP_ADAM, "clip_adam")
     assert float(expected_metrics["grad_norm"][0]) > 0.1  # the clip is active
     dp = data_parallel(loss_fn, CLIP_ADAM, mode=mode, shard_opt_state=True)
-    state, _ = _run(dp, CLIP_ADAM)
+    state, _, compiles = _run(dp, CLIP_ADAM)
+    assert compiles == 0  # the sharded optimizer state keeps its placement
     adam_state = state.opt_state[1][0]
     for leaf in jax.tree.leaves(adam_state.mu):  # each device holds a quarter of a moment
         assert leaf.addressable_shards[0].data.size * 4 == leaf.size
@@ -102,7 +113,7 @@ def test_zero1_with_global_norm_clipping_equals_single_device(mode):
 def test_grad_norm_off_in_data_parallel(shard_opt_state):
     expected, _ = _expected(CLIP_ADAM, "clip_adam")
     dp = data_parallel(loss_fn, CLIP_ADAM, grad_norm=False, shard_opt_state=shard_opt_state)
-    state, metrics = _run(dp, CLIP_ADAM)
+    state, metrics, _ = _run(dp, CLIP_ADAM)
     assert "grad_norm" not in metrics and "loss" in metrics
     assert max_abs_diff(dp.unreplicate(state.params), expected.params) < 1e-5
 

@@ -194,7 +194,9 @@ def schedule_free(
         new_updates, z = _tree.map_unzip(one, 2, params, state.z, base_updates, updates)
         # A copy of b1 (a no-op under jit): eagerly, the state must not hold one buffer twice.
         params_b1 = jnp.array(b1_, copy=True)
-        new_state = ScheduleFreeState(h.count, params_b1, weight_sum, max_lr, base_state, z, h.state)
+        new_state = ScheduleFreeState(
+            h.count, params_b1, weight_sum, max_lr, base_state, z, h.state
+        )
         return new_updates, new_state
 
     return GradientTransformation(init, update)

@@ -128,7 +128,10 @@ class DataParallel:
         if self.mode == "pmap":
             n = self.num_shards
             stacked = jax.tree.map(lambda x: jnp.broadcast_to(x, (n, *jnp.shape(x))), state)
-            return jax.pmap(lambda s: s, devices=self.devices)(stacked)
+            # Under the step's axis name, so the state's sharding is the one the step
+            # returns and the second step does not recompile.
+            place = jax.pmap(lambda s: s, axis_name=self.axis_name, devices=self.devices)
+            return place(stacked)
         return jax.tree.map(_place, state, self.state_shardings(state))
 
     def shard_batch(self, batch: Any) -> Any:
