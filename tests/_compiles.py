@@ -2,11 +2,8 @@
 
 JAX records one ``/jax/core/compile/backend_compile_duration`` event (`jax.monitoring`) per
 XLA compilation (a cache hit of a jitted function records none), so counting those events
-counts compiles, not traces. The event spans JAX's step that compiles or reads the
-persistent cache, so an executable read from the run's compilation cache (tests/conftest.py)
-counts as one compile too: every new executable is counted, wherever it comes from
-(`tests/test_compile_counting.py` checks it). Every compile in the process is counted,
-including small ones such as ``jnp.ones`` of a new shape: build inputs before counting.
+counts compiles, not traces. Every compile in the process is counted, including small ones
+such as ``jnp.ones`` of a new shape: build inputs before counting.
 """
 
 from __future__ import annotations
