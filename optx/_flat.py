@@ -13,155 +13,36 @@ per-leaf ones; it never sees a buffer as one leaf.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-import math
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from optx._flat_layout import (
+    MAX_PACKED_SIZE as MAX_PACKED_SIZE,
+    FlatLayout as FlatLayout,
+    check_max_packed_size as check_max_packed_size,
+    layout_of,
+)
+
 __all__ = ["FlatLayout", "FlatParams", "is_flat", "pack", "per_leaf", "to_trees"]
-
-
-MAX_PACKED_SIZE = 2**14
-"""`FlatParams.from_tree`'s default: leaves with more elements get a buffer each."""
-
-
-@dataclasses.dataclass(frozen=True)
-class _Leaf:
-    path: str
-    shape: tuple[int, ...]
-    dtype: Any
-    group: int
-    offset: int
-    size: int
-    sharding: Any  # the leaf's NamedSharding when it had one (restored by FlatParams.tree)
-
-
-@dataclasses.dataclass(frozen=True)
-class _Group:
-    dtype: Any
-    size: int  # buffer length, padding included
-    sharding: Any  # the buffer's sharding, or None (placed where jnp puts it)
-
-
-class FlatLayout:
-    """The static layout of a `FlatParams`: where each original leaf lives in which buffer.
-
-    Attributes:
-      treedef: the structure of the original tree.
-      leaves: per original leaf (in ``jax.tree.leaves`` order): its path, shape, dtype,
-        buffer index (``group``), offset and size in that buffer, and its sharding.
-      groups: per buffer: dtype, length (padding included) and sharding.
-    """
-
-    __slots__ = ("_hash", "_key", "groups", "leaves", "treedef")
-
-    def __init__(self, treedef: Any, leaves: tuple[_Leaf, ...], groups: tuple[_Group, ...]):
-        self.treedef = treedef
-        self.leaves = leaves
-        self.groups = groups
-        self._key = (treedef, leaves, groups)
-        self._hash = hash(self._key)  # computed once: jit hashes the layout on every call
-
-    def __hash__(self) -> int:
-        return self._hash
-
-    def __eq__(self, other: object) -> bool:
-        if self is other:
-            return True
-        if not isinstance(other, FlatLayout):
-            return NotImplemented
-        return self._hash == other._hash and self._key == other._key
-
-    def __repr__(self) -> str:
-        groups = ", ".join(f"{np.dtype(g.dtype).name}[{g.size}]" for g in self.groups)
-        return f"FlatLayout({len(self.leaves)} leaves in {groups or 'no buffers'})"
-
-    @property
-    def paths(self) -> tuple[str, ...]:
-        """The key path (``jax.tree_util.keystr``) of every original leaf."""
-        return tuple(leaf.path for leaf in self.leaves)
-
-
-def _named_sharding(x: Any) -> Any:
-    if isinstance(x, jax.core.Tracer) or not isinstance(x, jax.Array):
-        return None
-    sharding = x.sharding
-    return sharding if isinstance(sharding, jax.sharding.NamedSharding) else None
-
-
-def _buffer_sharding(sharding: Any) -> tuple[Any, int]:
-    """A group's buffer sharding and the multiple its length is padded to.
-
-    Replicated leaves give a replicated buffer on their mesh; leaves sharded over some mesh
-    axes give a buffer split evenly over those axes (padded to a multiple of their size).
-    """
-    if sharding is None:
-        return None, 1
-    axes: list[str] = []
-    for entry in sharding.spec:
-        for name in entry if isinstance(entry, tuple) else (entry,):
-            if name is not None and name not in axes:
-                axes.append(name)
-    if not axes:
-        return jax.sharding.NamedSharding(sharding.mesh, jax.sharding.PartitionSpec()), 1
-    shards = math.prod(sharding.mesh.shape[a] for a in axes)
-    spec = jax.sharding.PartitionSpec(tuple(axes) if len(axes) > 1 else axes[0])
-    return jax.sharding.NamedSharding(sharding.mesh, spec), shards
-
-
-def check_max_packed_size(call: str, value: Any) -> None:
-    """Raises ValueError unless ``value`` is a positive integer or None."""
-    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-        raise ValueError(
-            f"{call}: max_packed_size must be a positive integer or None (pack every leaf), "
-            f"got {value!r}"
-        )
-
-
-def _layout(tree: Any, pad_to: int, max_packed_size: int | None) -> FlatLayout:
-    with_paths, treedef = jax.tree_util.tree_flatten_with_path(tree)
-    keys: dict[tuple[Any, ...], int] = {}
-    sizes: list[int] = []
-    infos: list[tuple[Any, Any]] = []
-    leaves: list[_Leaf] = []
-    for path, x in with_paths:
-        dtype = jnp.dtype(jnp.result_type(x))
-        sharding = _named_sharding(x)
-        size = math.prod(np.shape(x))
-        own = max_packed_size is not None and size > max_packed_size
-        key = (dtype, sharding, len(leaves)) if own else (dtype, sharding)
-        if key not in keys:
-            keys[key] = len(sizes)
-            sizes.append(0)
-            infos.append((dtype, sharding))
-        group = keys[key]
-        shape = tuple(int(d) for d in np.shape(x))
-        leaves.append(
-            _Leaf(jax.tree_util.keystr(path), shape, dtype, group, sizes[group], size, sharding)
-        )
-        sizes[group] += size
-    groups = []
-    for (dtype, sharding), size in zip(infos, sizes):
-        buffer_sharding, multiple = _buffer_sharding(sharding)
-        multiple = multiple * pad_to // math.gcd(multiple, pad_to)
-        groups.append(_Group(dtype, -(-size // multiple) * multiple, buffer_sharding))
-    return FlatLayout(treedef, tuple(leaves), tuple(groups))
-
 
 def _pack(leaves: list[Any], layout: FlatLayout) -> tuple[Any, ...]:
     parts: list[list[Any]] = [[] for _ in layout.groups]
     for spec, x in zip(layout.leaves, leaves):
-        parts[spec.group].append(jnp.ravel(jnp.asarray(x, spec.dtype)))
+        parts[spec.group].append(jnp.asarray(x, spec.dtype))
     buffers = []
     for group, pieces in zip(layout.groups, parts):
-        used = sum(int(p.size) for p in pieces)
-        if group.size > used:
-            pieces.append(jnp.zeros([group.size - used], group.dtype))
-        buffer = jnp.concatenate(pieces) if len(pieces) > 1 else pieces[0]
+        if group.own:  # the leaf itself
+            buffer = pieces[0]
+        else:
+            pieces = [jnp.ravel(p) for p in pieces]
+            used = sum(int(p.size) for p in pieces)
+            if group.size > used:
+                pieces.append(jnp.zeros([group.size - used], group.dtype))
+            buffer = jnp.concatenate(pieces) if len(pieces) > 1 else pieces[0]
         if group.sharding is not None:
             if isinstance(buffer, jax.core.Tracer):
                 buffer = jax.lax.with_sharding_constraint(buffer, group.sharding)
@@ -256,7 +137,7 @@ class FlatParams:
                     f"optx.FlatParams.from_tree: pad_to must be a positive integer, got {pad_to!r}"
                 )
             check_max_packed_size("optx.FlatParams.from_tree", max_packed_size)
-            layout = _layout(tree, pad_to, max_packed_size)
+            layout = layout_of(tree, pad_to, max_packed_size)
             leaves = layout.treedef.flatten_up_to(tree)
         else:
             leaves = _check_against("optx.FlatParams.from_tree", tree, layout)
@@ -273,7 +154,7 @@ class FlatParams:
         if on_host and len(self.layout.leaves) > 1:
             host = [np.asarray(b) for b in self.buffers]
             out = [
-                host[leaf.group][leaf.offset : leaf.offset + leaf.size].reshape(leaf.shape)
+                host[leaf.group].reshape(-1)[leaf.offset : leaf.offset + leaf.size].reshape(leaf.shape)
                 for leaf in self.layout.leaves
             ]
             return self.layout.treedef.unflatten(_to_device(out, where))
@@ -333,7 +214,8 @@ def _pack_any(leaves: list[Any], layout: FlatLayout) -> tuple[Any, ...]:
         for group, pieces in zip(layout.groups, parts):
             used = sum(p.size for p in pieces)
             pieces.append(np.zeros([group.size - used], group.dtype))
-            buffers.append(np.concatenate(pieces).astype(group.dtype))
+            buffer = np.concatenate(pieces).astype(group.dtype)
+            buffers.append(buffer.reshape(group.shape))
         return tuple(_to_device(buffers, where))
     if _concrete(leaves) and len(leaves) > 1:
         return _jitted(_pack, layout)(list(leaves))

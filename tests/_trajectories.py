@@ -14,6 +14,8 @@ import jax
 import numpy as np
 import optax
 
+import optx
+
 
 def standard_promotion(tx: Any) -> optax.GradientTransformation:
     """``tx`` traced under standard dtype promotion (Optax relies on implicit promotion).
@@ -58,3 +60,36 @@ def trajectories(
         return jax.lax.scan(body, start, grads)[1]
 
     return jax.tree.map(np.asarray, run(params, grads))
+
+
+def ours_and_optax_on_loss(
+    ours: Any, theirs: Any, loss: Any, params: Any, steps: int, **extra_args: Any
+) -> tuple[Any, Any]:
+    """optx's and Optax's iterates minimizing ``loss`` from ``params``, stacked per leaf.
+
+    Both run in one jitted scan of ``steps`` steps, each on its own iterate; the gradient is
+    ``jax.grad(loss)`` at that iterate and every update also receives ``extra_args`` (such
+    as SAM's ``grad_fn`` or Sophia's ``obj_fn``). Optax is traced under standard promotion,
+    which it relies on; optx under the suite's strict promotion.
+    """
+
+    def optax_step(p, state):
+        with jax.numpy_dtype_promotion("standard"):
+            updates, state = theirs.update(jax.grad(loss)(p), state, p, **extra_args)
+            return optax.apply_updates(p, updates), state
+
+    def body(carry, _):
+        (p, s), (po, so) = carry
+        updates, s = ours.update(jax.grad(loss)(p), s, p, **extra_args)
+        carry = ((optx.apply_updates(p, updates), s), optax_step(po, so))
+        return carry, (carry[0][0], carry[1][0])
+
+    @jax.jit
+    def run(params):
+        with jax.numpy_dtype_promotion("standard"):
+            optax_state = theirs.init(params)
+        start = ((params, ours.init(params)), (params, optax_state))
+        return jax.lax.scan(body, start, length=steps)[1]
+
+    path, path_o = run(params)
+    return jax.tree.map(np.asarray, path), jax.tree.map(np.asarray, path_o)

@@ -1,6 +1,7 @@
 """Which leaves share a buffer: ``max_packed_size`` of `optx.FlatParams.from_tree` and
-`optx.flat`. Leaves above it get a buffer of their own, which is the leaf reshaped, so
-packing gradients into it and viewing it copy nothing; results do not depend on it."""
+`optx.flat`. Leaves above it get a buffer of their own, which is the leaf itself (its shape
+and sharding), so packing gradients into it and viewing it copy nothing; results do not
+depend on it."""
 
 import chex
 import jax
@@ -28,9 +29,13 @@ def _loss(tree):
 def test_leaves_above_the_limit_get_a_buffer_each_in_tree_order():
     fp = optx.FlatParams.from_tree(_tree(), max_packed_size=32)
     # leaves in tree order: bias (3), big (40, own), small (4), wide (33, own); a buffer
-    # comes where its first leaf is
-    assert [b.shape for b in fp.buffers] == [(7,), (40,), (33,)]
-    np.testing.assert_array_equal(fp.buffers[1], np.ravel(_tree()["big"]))
+    # comes where its first leaf is; a leaf of its own keeps its shape
+    assert [b.shape for b in fp.buffers] == [(7,), (8, 5), (33,)]
+    np.testing.assert_array_equal(fp.buffers[1], _tree()["big"])
+    # padded for even shards, a leaf of its own is a padded 1-D buffer
+    padded = optx.FlatParams.from_tree(_tree(), max_packed_size=32, pad_to=16)
+    assert [b.shape for b in padded.buffers] == [(16,), (48,), (48,)]
+    chex.assert_trees_all_equal(padded.tree(), _tree())
     chex.assert_trees_all_equal(fp.tree(), _tree())
     assert [b.shape for b in optx.FlatParams.from_tree(_tree(), max_packed_size=None).buffers] == [
         (80,)

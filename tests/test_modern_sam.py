@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from _trajectories import ours_and_optax_on_loss
 
 import optx
 
@@ -22,30 +23,7 @@ def _grad_fn(params, i):
 
 
 def _ours_and_optax(ours, theirs, steps):
-    """optx's and Optax's iterates over `steps` steps, stacked per leaf, both in one jitted
-    scan (Optax traced under standard promotion, which it relies on; optx under strict)."""
-
-    def optax_step(params, state):
-        with jax.numpy_dtype_promotion("standard"):
-            grads = jax.grad(_loss)(params)
-            updates, state = theirs.update(grads, state, params, grad_fn=_grad_fn)
-            return optax.apply_updates(params, updates), state
-
-    def body(carry, _):
-        (p, s), (po, so) = carry
-        updates, s = ours.update(jax.grad(_loss)(p), s, p, grad_fn=_grad_fn)
-        carry = ((optx.apply_updates(p, updates), s), optax_step(po, so))
-        return carry, (carry[0][0], carry[1][0])
-
-    @jax.jit
-    def run(params):
-        with jax.numpy_dtype_promotion("standard"):
-            optax_state = theirs.init(params)
-        init = ((params, ours.init(params)), (params, optax_state))
-        return jax.lax.scan(body, init, length=steps)[1]
-
-    path, path_o = run(PARAMS)
-    return jax.tree.map(np.asarray, path), jax.tree.map(np.asarray, path_o)
+    return ours_and_optax_on_loss(ours, theirs, _loss, PARAMS, steps, grad_fn=_grad_fn)
 
 
 def _pair(lib, outer, sync_period, reset_state, opaque_mode):

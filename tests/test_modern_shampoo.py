@@ -160,15 +160,46 @@ def _eqns(jaxpr, inside=False):
             yield from _eqns(sub, inside or eqn.primitive.name == "cond")
 
 
-def test_roots_run_only_inside_the_cond_and_batched_over_blocks():
-    # A (12, 12) leaf in 16 blocks of 3 x 3: one batched eigh per axis, not one per block.
+def test_roots_run_only_inside_the_cond_and_batched_over_blocks_and_leaves():
+    # A (12, 12) leaf in 16 blocks of 3 x 3 and a (6, 3) one in 2 blocks of 3 x 3: every
+    # factor is a stack of 3 x 3 matrices, so one batched eigh computes all 36 roots; a
+    # (4, 4) leaf's 4 x 4 factors get a second one. Not one eigh per block, axis or leaf.
     tx = optx.scale_by_shampoo(block_size=3, precondition_frequency=5)
-    params = {"w": jnp.zeros((12, 12)), "b": jnp.zeros(12)}
+    params = {"w": jnp.zeros((12, 12)), "v": jnp.zeros((6, 3)), "b": jnp.zeros(12)}
     state = tx.init(params)
     jaxpr = jax.make_jaxpr(tx.update)(params, state).jaxpr
     eighs = [inside for name, inside in _eqns(jaxpr) if name == "eigh"]
-    assert eighs == [True, True]
+    assert eighs == [True]
     assert state.leaves["w"].factors[0].shape == (16, 3, 3)
+    params["u"] = jnp.zeros((4, 4))
+    tx = optx.scale_by_shampoo(block_size=4, precondition_frequency=5)
+    jaxpr = jax.make_jaxpr(tx.update)(params, tx.init(params)).jaxpr
+    # block 4: w in (4, 4) blocks, v's (4, 3) blocks: 4 x 4 and 3 x 3 factors, u (4, 4).
+    assert [inside for name, inside in _eqns(jaxpr) if name == "eigh"] == [True, True]
+
+
+def test_batched_roots_equal_roots_leaf_by_leaf():
+    # Two same-shaped leaves batched into one root computation give the roots each gets
+    # alone (a one-leaf tree), to float64 rounding, for both root methods.
+    rng = np.random.default_rng(7)
+    grads = [
+        {"a": jnp.asarray(rng.normal(size=(6, 4))), "b": jnp.asarray(rng.normal(size=(4, 6)))}
+        for _ in range(3)
+    ]
+    for method in ("eigh", "newton"):
+        tx = optx.scale_by_shampoo(
+            block_size=4, precondition_frequency=1, start_preconditioning_step=1, root_method=method
+        )
+        with jax.enable_x64(True):
+            both = tx.init(jax.tree.map(jnp.zeros_like, grads[0]))
+            alone = {k: tx.init({k: jnp.zeros_like(v)}) for k, v in grads[0].items()}
+            step = jax.jit(tx.update)
+            for g in grads:
+                _, both = step(g, both)
+                alone = {k: step({k: g[k]}, s)[1] for k, s in alone.items()}
+            for k in grads[0]:
+                for got, want in zip(both.leaves[k].roots, alone[k].leaves[k].roots):
+                    np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-15, err_msg=k)
 
 
 def test_roots_change_only_every_precondition_frequency():

@@ -119,13 +119,10 @@ def _gram(x: jax.Array) -> jax.Array:
 
 
 def _orthogonalize(x: jax.Array, coeffs: np.ndarray, preconditioning: str, eps: Any) -> jax.Array:
-    """Newton-Schulz on one matrix (rows <= cols after an optional transpose)."""
-    transposed = x.shape[0] > x.shape[1]
-    if transposed:  # f(X^T) = f(X)^T: iterate on the smaller Gram matrix
-        x = x.T
+    """Newton-Schulz on one matrix with rows <= cols; the steps run in one `lax.scan`."""
     real = _tree.real_dtype(x.dtype)
     eps = eps.astype(real)
-    rows = [tuple(jnp.asarray(c, x.dtype) for c in row) for row in coeffs]
+    rows = jnp.asarray(coeffs, x.dtype)  # (iterations, 3), rounded as each constant was
     start = 0
     if preconditioning == "frobenius":
         x = x / (jnp.sqrt(jnp.sum(_tree.abs_sq(x))) + eps).astype(x.dtype)
@@ -142,30 +139,69 @@ def _orthogonalize(x: jax.Array, coeffs: np.ndarray, preconditioning: str, eps: 
             x, a = x * s.astype(x.dtype), a * (s * s).astype(a.dtype)
         x = _ns_step(x, a, rows[0])
         start = 1
-    for row in rows[start:]:
-        x = _ns_step(x, _gram(x), row)
-    return x.T if transposed else x
+    if start == rows.shape[0]:
+        return x
+    step = lambda x, row: (_ns_step(x, _gram(x), row), None)  # noqa: E731
+    return jax.lax.scan(step, x, rows[start:])[0]
 
 
-def newton_schulz(
-    call: str, x: jax.Array, dims: Any, coeffs: np.ndarray, preconditioning: str, eps: Any
-) -> jax.Array:
-    """Orthogonalizes ``x`` (any rank, its matrix given by ``dims``), batch axes vmapped.
+def _as_matrices(call: str, x: jax.Array, dims: Any) -> tuple[jax.Array, Callable]:
+    """``x`` as a stack ``(batch, rows, cols)`` with rows <= cols, and the inverse map.
 
-    Under Explicit mesh axes a sharded ``x`` is gathered first (its products contract the
-    sharded axes) and the result is placed back as ``x`` was.
+    The matrix axes are given by ``dims``; every other axis is a batch axis. A matrix with
+    more rows than columns is transposed: ``f(X^T) = f(X)^T``, and the iteration runs on
+    the smaller Gram matrix.
     """
-    x_in, x = x, gathered(x)
     red, out = _axes(call, x, dims)
     batch = tuple(a for a in range(x.ndim) if a not in red and a not in out)
     perm = batch + red + out
     shape = tuple(x.shape[a] for a in perm)
-    flat = jnp.transpose(x, perm).reshape(
-        (math.prod(shape[: len(batch)]), math.prod(x.shape[a] for a in red), -1)
-    )
-    done = jax.vmap(lambda m: _orthogonalize(m, coeffs, preconditioning, eps))(flat)
-    result = jnp.transpose(done.reshape(shape), tuple(int(i) for i in np.argsort(perm)))
-    return placed_like(result, x_in)
+    rows = math.prod(x.shape[a] for a in red)
+    flat = jnp.transpose(x, perm).reshape((math.prod(shape[: len(batch)]), rows, -1))
+    transposed = flat.shape[1] > flat.shape[2]
+    if transposed:
+        flat = jnp.swapaxes(flat, 1, 2)
+    inverse_perm = tuple(int(i) for i in np.argsort(perm))
+
+    def back(y: jax.Array) -> jax.Array:
+        if transposed:
+            y = jnp.swapaxes(y, 1, 2)
+        return jnp.transpose(y.reshape(shape), inverse_perm)
+
+    return flat, back
+
+
+def newton_schulz(
+    call: str,
+    xs: Sequence[jax.Array],
+    dims: Sequence[Any],
+    coeffs: np.ndarray,
+    preconditioning: str,
+    eps: Any,
+) -> list[jax.Array]:
+    """Orthogonalizes each ``x`` of ``xs`` (any rank, its matrix given by its ``dims``).
+
+    Every leaf becomes a stack of matrices (its batch axes, see `_as_matrices`); stacks of
+    one matrix shape and dtype are concatenated and run through one vmapped iteration, so
+    a tree with many same-shaped layers has one iteration per shape, not per leaf (each
+    matrix is still orthogonalized on its own). Under Explicit mesh axes a sharded ``x`` is
+    gathered first (its products contract the sharded axes) and the result is placed back
+    as ``x`` was.
+    """
+    views = [_as_matrices(call, gathered(x), d) for x, d in zip(xs, dims)]
+    groups: dict[tuple, list[int]] = {}
+    for i, (flat, _) in enumerate(views):
+        groups.setdefault((flat.shape[1:], flat.dtype), []).append(i)
+    done: list[Any] = [None] * len(xs)
+    one = lambda m: _orthogonalize(m, coeffs, preconditioning, eps)  # noqa: E731
+    for members in groups.values():
+        flats = [views[i][0] for i in members]
+        stacked = flats[0] if len(flats) == 1 else jnp.concatenate(flats)
+        result = jax.vmap(one)(stacked)
+        offsets = np.cumsum([f.shape[0] for f in flats])[:-1]
+        for i, part in zip(members, jnp.split(result, offsets) if len(flats) > 1 else [result]):
+            done[i] = placed_like(views[i][1](part), xs[i])
+    return done
 
 
 def ns_coefficients(call: str, ns_coeffs: Any, ns_steps: int) -> np.ndarray:
@@ -297,19 +333,22 @@ def scale_by_muon(
             m_coef = b if nesterov else jnp.ones_like(b)
             g_coef = one_minus_b
 
-        def one(g, m, dims):
+        def momentum(g, m):
             wide = _tree.wide_dtype(g)
             m_hat = m_coef.astype(wide) * m.astype(wide)
             if nesterov:
                 m_hat = m_hat + g_coef.astype(wide) * g.astype(wide)
-            u = newton_schulz(call, m_hat, dims, coeffs, preconditioning, h["eps"])
-            if adaptive:
-                u = jnp.real(jnp.sum(jnp.conj(m_hat) * u)).astype(wide) * u
-            return u.astype(g.dtype)
+            return m_hat
 
         dims = leaf_dimension_numbers(call, dims_spec, updates)
         leaves, treedef = jax.tree.flatten(updates)
-        out = [one(g, m, d) for g, m, d in zip(leaves, _tree.flatten_up_to(treedef, mu), dims)]
+        m_hats = [momentum(g, m) for g, m in zip(leaves, _tree.flatten_up_to(treedef, mu))]
+        orthogonal = newton_schulz(call, m_hats, dims, coeffs, preconditioning, h["eps"])
+        out = []
+        for g, m_hat, u in zip(leaves, m_hats, orthogonal):
+            if adaptive:
+                u = jnp.real(jnp.sum(jnp.conj(m_hat) * u)).astype(u.dtype) * u
+            out.append(u.astype(g.dtype))
         return jax.tree.unflatten(treedef, out), ScaleByMuonState(h.count, mu, h.state)
 
     return _flat.per_leaf(GradientTransformation(init, update))

@@ -1,19 +1,22 @@
 """Private helpers of the Kronecker-factored preconditioners (Shampoo, SOAP).
 
 Blocking (a leaf cut into equal padded blocks stacked on a leading axis, so per-block work
-is one batched op), dimension merging, per-axis statistics and rotations of a stack of
-blocks, inverse matrix roots (eigh or coupled Newton), and the placement of the factors:
-replicated on the params' mesh (each device needs whole factors for the roots).
+is one batched op), one batched call for the same-shaped stacks of all leaves, dimension
+merging, per-axis statistics and rotations of a stack of blocks, inverse matrix roots (eigh
+or coupled Newton), and the placement of the factors: replicated on the params' mesh (each
+device needs whole factors for the roots).
 """
 
 from __future__ import annotations
 
 import math
 import string
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from optx import _tree
 
@@ -77,6 +80,50 @@ def replicated_zeros(param: Any, shape: tuple[int, ...], dtype: Any) -> jax.Arra
 def replicated_eyes(param: Any, batch: int, n: int, dtype: Any) -> jax.Array:
     """``batch`` identity matrices of size ``n``, replicated like `replicated_zeros`."""
     return replicated_zeros(param, (batch, n, n), dtype) + jnp.eye(n, dtype=dtype)[None]
+
+
+# -- one batched call per shape ------------------------------------------------------------
+
+
+def batched_by_shape(
+    fn: Callable[..., Any],
+    operands: Sequence[tuple[jax.Array, ...]],
+    tags: Sequence[Hashable] | None = None,
+) -> list[Any]:
+    """``fn(tag, *operands[i])`` for every ``i``, one call per distinct shape and tag.
+
+    Each ``operands[i]`` is a tuple of stacks sharing a leading axis (blocks, batch
+    slices, or a single matrix as a stack of one); ``fn`` maps stacks to a pytree of
+    stacks with the same leading axis, acting on each slice on its own (a vmapped eigh,
+    inverse root or Newton-Schulz iteration). Entries whose stacks have the same trailing
+    shapes and dtypes and the same tag are concatenated on the leading axis, ``fn`` runs
+    once on them and its outputs are split back, so a tree with many same-shaped layers
+    compiles one call per shape instead of one per leaf. ``tags`` (default all None)
+    separate entries that need different ``fn`` settings (e.g. a root's exponent).
+    """
+    tags = [None] * len(operands) if tags is None else list(tags)
+    groups: dict[Hashable, list[int]] = {}
+    for i, (ops, tag) in enumerate(zip(operands, tags)):
+        key = (tuple((a.shape[1:], jnp.dtype(a.dtype)) for a in ops), tag)
+        groups.setdefault(key, []).append(i)
+    out: list[Any] = [None] * len(operands)
+    for members in groups.values():
+        tag = tags[members[0]]
+        if len(members) == 1:
+            out[members[0]] = fn(tag, *operands[members[0]])
+            continue
+        width = len(operands[members[0]])
+        stacked = [jnp.concatenate([operands[i][j] for i in members]) for j in range(width)]
+        result = fn(tag, *stacked)
+        offsets = np.cumsum([operands[i][0].shape[0] for i in members])[:-1]
+        pieces = jax.tree.map(lambda r: jnp.split(r, offsets), result)
+        for k, i in enumerate(members):
+            out[i] = jax.tree.map(lambda parts: parts[k], pieces, is_leaf=_is_list)
+    return out
+
+
+def _is_list(x: Any) -> bool:
+    return isinstance(x, list)
 
 
 # -- shapes ------------------------------------------------------------------------------

@@ -91,9 +91,9 @@ def scale_by_shampoo(
     to the largest eigenvalue of each factor (Anil et al.'s ridge epsilon), after clamping
     eigenvalues at 0; a block whose factor is all zero keeps the identity. The roots are
     computed in one `jax.lax.cond`, so their cost is paid only when they are refreshed,
-    batched (vmapped) over the blocks of each shape, in float32 (float64 for float64 params)
-    even for bf16 params, by ``eigh`` or by the coupled Newton iteration
-    (``root_method="newton"``, ``lmax`` by power iteration).
+    batched (vmapped) over the same-shaped factors of all blocks and leaves, in float32
+    (float64 for float64 params) even for bf16 params, by ``eigh`` or by the coupled
+    Newton iteration (``root_method="newton"``, ``lmax`` by power iteration).
 
     Blocks are padded: an axis of length n is cut into ``ceil(n / b)`` blocks of length
     ``b = min(block_size, n)`` and the last one is zero-padded. Padding changes nothing
@@ -265,12 +265,21 @@ def scale_by_shampoo(
         old_roots = tuple(leaf.roots for leaf in leaves_in)
 
         def compute(factors_tuple, _):
-            out = []
+            # Every factor of every leaf; same-shaped ones (and same exponent) share one
+            # vmapped root.
+            operands, exponents = [], []
             for factors in factors_tuple:
                 p = exponent_override or 2 * len(factors)
-                fn = functools.partial(root_fn, p=p, eps=h["eps"])
-                out.append(tuple(pb.replicated(jax.vmap(fn)(f)) for f in factors))
-            return tuple(out)
+                operands += [(f,) for f in factors]
+                exponents += [p] * len(factors)
+
+            def roots_of(p, stack):
+                return jax.vmap(functools.partial(root_fn, p=p, eps=h["eps"]))(stack)
+
+            flat = iter(pb.batched_by_shape(roots_of, operands, exponents))
+            return tuple(
+                tuple(pb.replicated(next(flat)) for _ in factors) for factors in factors_tuple
+            )
 
         roots_all = jax.lax.cond(refresh, compute, lambda _, r: r, all_factors, old_roots)
         roots_all = jax.tree.map(pb.replicated, roots_all)  # as the roots came in

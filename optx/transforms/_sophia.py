@@ -6,6 +6,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from optx import _constraints, _tree, _validate
 from optx._core import GradientTransformation, ScalarOrSchedule, _accepting_extra_args
@@ -92,15 +93,33 @@ def hutchinson_estimator_diag_hessian(
         key, sub = jax.random.split(state.key)
         leaves, treedef = jax.tree.flatten(params)
         keys = jax.random.split(sub, len(leaves))
-        signs = [
-            jax.random.rademacher(k, jnp.shape(p), jnp.float32).astype(jnp.result_type(p))
-            for k, p in zip(keys, leaves)
-        ]
+        signs = _rademacher_like(keys, leaves)
         u = jax.tree.unflatten(treedef, signs)
         hvp = jax.jvp(jax.grad(obj_fn), (params,), (u,))[1]
         return jax.tree.map(lambda a, b: a * b, hvp, u), HutchinsonState(key)
 
     return GradientTransformation(init, update)
+
+
+def _rademacher_like(keys: jax.Array, leaves: list[Any]) -> list[jax.Array]:
+    """``rademacher(keys[i], shape of leaves[i])`` as float32 signs in each leaf's dtype.
+
+    The draws of same-shaped leaves are one vmapped draw over their keys (the same bits as
+    one call per key), so the generator is compiled once per shape, not once per leaf.
+    """
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, p in enumerate(leaves):
+        groups.setdefault(tuple(jnp.shape(p)), []).append(i)
+    signs: list[Any] = [None] * len(leaves)
+    for shape, members in groups.items():
+        draw = lambda k, shape=shape: jax.random.rademacher(k, shape, jnp.float32)  # noqa: E731
+        if len(members) == 1:
+            drawn = [draw(keys[members[0]])]
+        else:
+            drawn = list(jax.vmap(draw)(keys[np.asarray(members)]))
+        for i, d in zip(members, drawn):
+            signs[i] = d.astype(jnp.result_type(leaves[i]))
+    return signs
 
 
 @_validate.public_call("optx.scale_by_sophia")
