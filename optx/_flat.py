@@ -29,6 +29,7 @@ from optx._flat_layout import (
 
 __all__ = ["FlatLayout", "FlatParams", "is_flat", "pack", "per_leaf", "to_trees"]
 
+
 def _pack(leaves: list[Any], layout: FlatLayout) -> tuple[Any, ...]:
     parts: list[list[Any]] = [[] for _ in layout.groups]
     for spec, x in zip(layout.leaves, leaves):
@@ -154,7 +155,9 @@ class FlatParams:
         if on_host and len(self.layout.leaves) > 1:
             host = [np.asarray(b) for b in self.buffers]
             out = [
-                host[leaf.group].reshape(-1)[leaf.offset : leaf.offset + leaf.size].reshape(leaf.shape)
+                host[leaf.group]
+                .reshape(-1)[leaf.offset : leaf.offset + leaf.size]
+                .reshape(leaf.shape)
                 for leaf in self.layout.leaves
             ]
             return self.layout.treedef.unflatten(_to_device(out, where))
