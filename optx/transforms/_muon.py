@@ -14,7 +14,7 @@ from optx import _flat, _tree, _validate
 from optx._constraints import POSITIVE
 from optx._core import GradientTransformation, ScalarOrSchedule
 from optx._hyperparams import Hyperparams, HyperparamsState, one_minus_power
-from optx.transforms._preconditioner_blocks import gathered, placed_like
+from optx.transforms._preconditioner_blocks import batched_by_shape, gathered, placed_like
 
 NS_COEFFS_PRESETS: dict[str, Any] = {
     "standard": (3.4445, -4.7750, 2.0315),
@@ -189,19 +189,9 @@ def newton_schulz(
     as ``x`` was.
     """
     views = [_as_matrices(call, gathered(x), d) for x, d in zip(xs, dims)]
-    groups: dict[tuple, list[int]] = {}
-    for i, (flat, _) in enumerate(views):
-        groups.setdefault((flat.shape[1:], flat.dtype), []).append(i)
-    done: list[Any] = [None] * len(xs)
     one = lambda m: _orthogonalize(m, coeffs, preconditioning, eps)  # noqa: E731
-    for members in groups.values():
-        flats = [views[i][0] for i in members]
-        stacked = flats[0] if len(flats) == 1 else jnp.concatenate(flats)
-        result = jax.vmap(one)(stacked)
-        offsets = np.cumsum([f.shape[0] for f in flats])[:-1]
-        for i, part in zip(members, jnp.split(result, offsets) if len(flats) > 1 else [result]):
-            done[i] = placed_like(views[i][1](part), xs[i])
-    return done
+    done = batched_by_shape(lambda _, stack: jax.vmap(one)(stack), [(v,) for v, _ in views])
+    return [placed_like(back(y), x) for (_, back), y, x in zip(views, done, xs)]
 
 
 def ns_coefficients(call: str, ns_coeffs: Any, ns_steps: int) -> np.ndarray:
