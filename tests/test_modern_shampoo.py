@@ -10,6 +10,7 @@ an axis is short), so agreement also shows that optx's zero padding changes noth
 """
 
 import itertools
+import os
 
 import jax
 import jax.extend
@@ -270,3 +271,43 @@ def test_state_can_be_donated():
     for _ in range(3):
         p, s = donated(p, s, grads)
     assert bool(jnp.all(jnp.isfinite(p["w"])))
+
+
+_REFRESH_ON_TWO_CORES = """
+import os
+os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:2])  # XLA's pool: 2 threads
+import jax, jax.numpy as jnp, optx
+shapes = {"a": (4096, 64), "b": (64, 4096)}  # 32 blocks each: two batched eighs
+params = {k: jnp.full(s, 0.1) for k, s in shapes.items()}
+grads = {k: jnp.sin(0.37 * jnp.arange(s[0] * s[1], dtype=jnp.float32)).reshape(s)
+         for k, s in shapes.items()}
+tx = optx.shampoo(1e-3, precondition_frequency=1, start_preconditioning_step=1)
+step = jax.jit(lambda g, s, p: tx.update(g, s, p))
+state = tx.init(params)
+for _ in range(3):
+    updates, state = jax.block_until_ready(step(grads, state, params))
+print("finite", all(bool(jnp.all(jnp.isfinite(u))) for u in jax.tree.leaves(updates)))
+"""
+
+
+def test_eigh_refresh_of_two_block_shapes_does_not_hang_on_two_cores():
+    # Two same-step batched eighs (jaxlib's LAPACK kernel splits a batch over XLA's pool
+    # and blocks until it is done) deadlocked a 2-thread pool before the roots' calls were
+    # chained (`_preconditioner_blocks.batched_by_shape(serial=True)`): every refresh of
+    # this tree hung. The timeout only turns such a hang into a failure.
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("XLA_", "JAX_"))}
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", _REFRESH_ON_TWO_CORES],
+            capture_output=True,
+            text=True,
+            timeout=180,
+            env=env,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("a jitted Shampoo refresh on 2 threads did not finish in 180 s (deadlock)")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["finite", "True"]

@@ -89,6 +89,8 @@ def batched_by_shape(
     fn: Callable[..., Any],
     operands: Sequence[tuple[jax.Array, ...]],
     tags: Sequence[Hashable] | None = None,
+    *,
+    serial: bool = False,
 ) -> list[Any]:
     """``fn(tag, *operands[i])`` for every ``i``, one call per distinct shape and tag.
 
@@ -100,6 +102,13 @@ def batched_by_shape(
     once on them and its outputs are split back, so a tree with many same-shaped layers
     compiles one call per shape instead of one per leaf. ``tags`` (default all None)
     separate entries that need different ``fn`` settings (e.g. a root's exponent).
+
+    ``serial`` makes each call's operands wait for the previous call's results (`_after`),
+    so no two calls run at the same time. Batched LAPACK
+    kernels (``eigh``, ``qr``) need it on CPU: each splits its batch over XLA's intra-op
+    thread pool and blocks until that work is done, and two of them started together on
+    the pool's threads wait for each other for ever (with 2 threads, a Shampoo refresh of
+    a transformer-like tree hung; tests/test_modern_shampoo.py runs one).
     """
     tags = [None] * len(operands) if tags is None else list(tags)
     groups: dict[Hashable, list[int]] = {}
@@ -107,19 +116,38 @@ def batched_by_shape(
         key = (tuple((a.shape[1:], jnp.dtype(a.dtype)) for a in ops), tag)
         groups.setdefault(key, []).append(i)
     out: list[Any] = [None] * len(operands)
+    previous: Any = None
     for members in groups.values():
         tag = tags[members[0]]
         if len(members) == 1:
-            out[members[0]] = fn(tag, *operands[members[0]])
-            continue
-        width = len(operands[members[0]])
-        stacked = [jnp.concatenate([operands[i][j] for i in members]) for j in range(width)]
+            stacked = list(operands[members[0]])
+        else:
+            width = len(operands[members[0]])
+            stacked = [jnp.concatenate([operands[i][j] for i in members]) for j in range(width)]
+        if serial and previous is not None:
+            stacked = [_after(a, previous) for a in stacked]
         result = fn(tag, *stacked)
+        previous = result
+        if len(members) == 1:
+            out[members[0]] = result
+            continue
         offsets = np.cumsum([operands[i][0].shape[0] for i in members])[:-1]
         pieces = jax.tree.map(lambda r: jnp.split(r, offsets), result)
         for k, i in enumerate(members):
             out[i] = jax.tree.map(lambda parts: parts[k], pieces, is_leaf=_is_list)
     return out
+
+
+def _after(x: jax.Array, previous: Any) -> jax.Array:
+    """``x`` plus an exact zero computed from ``previous``: ``x`` now waits for it.
+
+    `jax.lax.optimization_barrier` does not order execution on XLA:CPU (it is expanded
+    away before the thunks are scheduled), a data dependency does. The zero is exact for
+    any value of ``previous`` (NaN and infinities included) and is not folded by XLA.
+    """
+    first = jax.tree.leaves(previous)[0].reshape(-1)[0]
+    zero = jnp.clip(jnp.nan_to_num(first), -1, 1) * 0
+    return x + zero.astype(x.dtype)
 
 
 def _is_list(x: Any) -> bool:

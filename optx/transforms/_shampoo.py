@@ -276,7 +276,9 @@ def scale_by_shampoo(
             def roots_of(p, stack):
                 return jax.vmap(functools.partial(root_fn, p=p, eps=h["eps"]))(stack)
 
-            flat = iter(pb.batched_by_shape(roots_of, operands, exponents))
+            flat = iter(
+                pb.batched_by_shape(roots_of, operands, exponents, serial=root_method == "eigh")
+            )
             return tuple(
                 tuple(pb.replicated(next(flat)) for _ in factors) for factors in factors_tuple
             )
