@@ -8,9 +8,17 @@ Reproduce (from the repository root)::
 On the transformer-like tree of `benchmarks.trees` (~200 leaves of mixed shapes), each
 optimizer's update ``(params, state, grads) -> (params + updates, state)`` is jitted with
 params and state donated, compiled from a fresh function (trace + lower + XLA compile) and
-timed alternately with optx's Adam in one process. An optimizer whose preconditioner is
-refreshed every ``precondition_frequency`` steps is timed over a whole period (the
-average per update, refresh included) and also at a refresh step alone. Results go to
+timed alternately with optx's Adam in one process. Every optimizer is timed over
+``FREQUENCY`` consecutive updates, so one whose preconditioner (or Hessian estimate) is
+refreshed every ``precondition_frequency`` (``update_interval``) steps is reported as the
+average per update, one refresh included. A throwaway compile runs first, so the first
+contender's compile time does not include JAX's one-time start-up.
+
+The optimizers whose update needs the loss get the quadratic ``loss(p) = sum(p * g +
+p**2 / 2)`` of the fixed gradients ``g``: `sophia` its Hessian-vector products
+(``obj_fn``), `lbfgs` its line search (``value``, ``grad``, ``value_fn``) and `sam` (opaque
+mode, the paper's SAM) the gradient at its adversarial point (``grad_fn``). Their time
+includes those loss evaluations, which a training step pays for as well. Results go to
 ``benchmarks/results/modern.json`` and the table in BENCHMARKS.md's "Modern optimizers"
 section (printed; paste it in).
 """
@@ -23,6 +31,7 @@ import platform
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 
 import optx
 from benchmarks import measure, trees
@@ -46,13 +55,55 @@ CONTENDERS = {
     "cautious(adamw)": lambda: optx.cautious(optx.adamw(1e-3)),
     "shampoo": lambda: optx.shampoo(1e-3, precondition_frequency=FREQUENCY),
     "soap": lambda: optx.soap(1e-3, precondition_frequency=FREQUENCY),
+    "schedule_free_sgd": lambda: optx.schedule_free_sgd(1.0),
+    "sophia": lambda: optx.sophia(1e-3, update_interval=FREQUENCY),
+    "lbfgs": lambda: optx.lbfgs(),
+    "sam": lambda: optx.sam(
+        optx.sgd(1e-3),
+        optx.chain(optx.normalize_by_global_norm(), optx.sgd(0.05)),
+        opaque_mode=True,
+    ),
 }
+
+# What each optimizer's update needs besides (grads, state, params), built from the loss.
+NEEDS_LOSS = {
+    "sophia": lambda loss: {"obj_fn": loss},
+    "lbfgs": lambda loss: {"value_fn": loss},
+    "sam": lambda loss: {"grad_fn": lambda p, i: jax.grad(loss)(p)},
+}
+
+
+def quadratic_loss(grads):
+    """``loss(p) = sum(p * g + p**2 / 2)``: its gradient at ``p = 0`` is ``grads``."""
+
+    def loss(params):
+        terms = jax.tree.map(lambda p, g: jnp.sum(p * g + 0.5 * p * p), params, grads)
+        return sum(jax.tree.leaves(terms))
+
+    return loss
+
+
+def loss_update_fn(tx, extra, loss):
+    """``f(params, state, grads)`` for an update that evaluates the loss (`NEEDS_LOSS`)."""
+
+    def f(params, state, grads):
+        kwargs = extra(loss)
+        if "value_fn" in kwargs:
+            value, grads = jax.value_and_grad(loss)(params)
+            kwargs.update(value=value, grad=grads)
+        updates, state = tx.update(grads, state, params, **kwargs)
+        return optx.apply_updates(params, updates), state
+
+    return f
 
 
 def bench(name: str, make, params, grads, reps: int) -> dict:
     tx = make()
     state = tx.init(measure.copy_tree(params))
-    f = measure.update_fn(tx, optx.apply_updates, standard_promotion=False)
+    if name in NEEDS_LOSS:
+        f = loss_update_fn(tx, NEEDS_LOSS[name], quadratic_loss(grads))
+    else:
+        f = measure.update_fn(tx, optx.apply_updates, standard_promotion=False)
     jitted = jax.jit(f, donate_argnums=(0, 1))
     p = measure.copy_tree(params)
     with measure.quiet_donation():
@@ -71,6 +122,7 @@ def main() -> None:
     shapes = trees.transformer(args.scale)
     params, grads = trees.build(shapes)
     names = [n for n in CONTENDERS if args.only is None or n in args.only or n == "adam"]
+    bench("adam", CONTENDERS["adam"], params, grads, args.reps)  # warm-up, discarded
     rows = {}
     for name in names:
         rows[name] = bench(name, CONTENDERS[name], params, grads, args.reps)

@@ -143,7 +143,7 @@ def scale_by_lbfgs(
         weights = jnp.concatenate([state.weights_memory[1:], rho[None]])
         if scale_init_precond:
             yy = _dot(y, y).astype(dtype)
-            gamma = jnp.where(yy > 0.0, _dot(y, s).astype(dtype) / jnp.where(yy > 0, yy, 1), 1.0)
+            gamma = jnp.where(yy > 0.0, sy / jnp.where(yy > 0, yy, 1), 1.0)  # <y, s> = sy
             norm = jnp.sqrt(_dot(updates, updates)).astype(dtype)
             gamma = jnp.where(started, gamma, jnp.minimum(1.0, 1.0 / norm))
         else:

@@ -86,7 +86,11 @@ def _dot(a: Any, b: Any) -> jax.Array:
         wide = _tree.wide_dtype(x)
         product = jnp.conj(x.astype(wide)) * y.astype(wide)
         terms.append(jnp.sum(jnp.real(product)).astype(_tree.real_dtype(wide)))
-    return sum(terms[1:], terms[0])
+    # The last entry of a cumulative sum, not a chain of adds: XLA copies a chain of
+    # scalar adds into every consumer's fusion, so inside scale_by_lbfgs's loops each
+    # leaf's axpy held all the leaves' sums (a program quadratic in the leaf count;
+    # benchmarks/README.md, "L-BFGS compile time").
+    return jnp.cumsum(jnp.stack(terms))[-1]
 
 
 def _cubic_minimizer(a, fa, fpa, b, fb, c, fc):
