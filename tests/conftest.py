@@ -4,6 +4,11 @@
 - CPU collectives time out after 20 s instead of deadlocking.
 - Strict dtype promotion and rank promotion raise, so silent upcasts are caught.
 - Warnings are errors (pyproject.toml); exceptions are listed there with their reason.
+- XLA executables are kept between runs in JAX's persistent compilation cache, in
+  ``.cache/jax`` of the checkout (git-ignored; ``JAX_COMPILATION_CACHE_DIR`` chooses another
+  directory, ``OPTX_TEST_COMPILATION_CACHE=0`` turns it off). A second run of the fast
+  tests compiles almost nothing. A cache hit still records JAX's compile event, so the
+  tests that count compiles (`_compiles`) count the same with and without it.
 """
 
 import os
@@ -16,6 +21,15 @@ os.environ["XLA_FLAGS"] = _flags.strip()
 import jax  # noqa: E402
 
 jax.config.update("jax_num_cpu_devices", 4)
+if os.environ.get("OPTX_TEST_COMPILATION_CACHE", "1") != "0":
+    import pathlib
+
+    _cache = os.environ.get("JAX_COMPILATION_CACHE_DIR") or str(
+        pathlib.Path(__file__).resolve().parents[1] / ".cache" / "jax"
+    )
+    jax.config.update("jax_compilation_cache_dir", _cache)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
 jax.config.update("jax_numpy_dtype_promotion", "strict")
 jax.config.update("jax_numpy_rank_promotion", "raise")
 

@@ -8,6 +8,8 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.append(str(ROOT))  # after site-packages: an installed optx stays the one tested
@@ -15,6 +17,7 @@ if str(ROOT) not in sys.path:
 from benchmarks import run  # noqa: E402
 
 
+@pytest.mark.slow  # runs the benchmark runner on every quick row
 def test_runner_end_to_end(tmp_path):
     out_json, out_md = tmp_path / "r.json", tmp_path / "r.md"
     results = run.main(

@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pytest
 from _trajectories import standard_promotion, trajectories
 
 import optx
@@ -102,6 +103,7 @@ PAIRS = {
 }
 
 
+@pytest.mark.slow  # every optimizer of the family against Optax
 def test_equals_optax():
     _assert_all_equal(PAIRS)
 

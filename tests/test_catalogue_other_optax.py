@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pytest
 from _trajectories import standard_promotion, trajectories
 
 import optx
@@ -80,6 +81,7 @@ CASES = {
 }
 
 
+@pytest.mark.slow  # every optimizer of the family against Optax
 def test_equals_optax():
     # Every pair of CASES in one jitted program; failures are collected and named together.
     params, grads = _problem()

@@ -7,6 +7,7 @@ moments are moments of ``|g|**2`` and norms are of ``|g|``. Second moments are s
 names the optimizers whose rule needs a sign or an order of each value; they must refuse.
 """
 
+import _fast
 import chex
 import jax
 import jax.numpy as jnp
@@ -61,6 +62,7 @@ def test_conjugated_gradient_is_a_descent_direction():
     np.testing.assert_allclose(float(drop), lr * float(jnp.sum(jnp.abs(d) ** 2)), rtol=2e-2)
 
 
+@pytest.mark.slow  # every optimizer that accepts complex
 def test_converges_on_complex_quadratic():
     # Every accepting case of the registry, each its own scan, all in one jitted program;
     # failures are collected and named together.
@@ -86,7 +88,7 @@ def test_converges_on_complex_quadratic():
     assert not failures, failures
 
 
-@pytest.mark.parametrize("case", REFUSING, ids=lambda c: c.name)
+@pytest.mark.parametrize("case", _fast.cases(REFUSING, 1, lambda c: c.name))
 def test_refuses_complex_at_init(case):
     tx = case.build()
     with pytest.raises(TypeError) as info:
@@ -97,7 +99,7 @@ def test_refuses_complex_at_init(case):
     assert "sign" in message or "order" in message  # says why: the rule needs a sign or order
 
 
-@pytest.mark.parametrize("case", REFUSING, ids=lambda c: c.name)
+@pytest.mark.parametrize("case", _fast.cases(REFUSING, 1, lambda c: c.name))
 def test_refusing_optimizers_still_accept_real_params(case):
     tx = case.build()
 
@@ -154,6 +156,7 @@ def _all_trajectories(params, grads):
     return got, expected
 
 
+@pytest.mark.slow  # every optimizer Optax has, on complex params
 def test_equals_optax_on_complex():
     # Every pair of PAIRS, in one jitted program; failures are collected and named together.
     # Also the guard for the comparison: each trajectory moves in the imaginary direction, so

@@ -4,6 +4,7 @@ import pathlib
 import re
 
 import _cases_modern_sophia
+import _fast
 import chex
 import jax
 import jax.numpy as jnp
@@ -66,7 +67,7 @@ _NEEDS = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(_optimizers.__all__))
+@pytest.mark.parametrize("name", _fast.cases(sorted(_optimizers.__all__)))
 def test_every_alias_is_created_by_name_and_equals_its_factory(name):
     kwargs, extra = _NEEDS.get(name, ({}, {}))
     chex.assert_trees_all_close(
@@ -84,7 +85,7 @@ def test_readme_catalogue_is_every_optimizer_and_public():
     assert set(README_CATALOGUE) <= set(optx.__all__)
 
 
-@pytest.mark.parametrize("name", README_CATALOGUE)
+@pytest.mark.parametrize("name", _fast.cases(README_CATALOGUE))
 def test_every_readme_optimizer_is_created_by_name(name):
     extra = _NEEDS.get(name, ({}, {}))[1]
     chex.assert_trees_all_close(

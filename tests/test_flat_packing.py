@@ -3,6 +3,7 @@
 and sharding), so packing gradients into it and viewing it copy nothing; results do not
 depend on it."""
 
+import _fast
 import chex
 import jax
 import jax.numpy as jnp
@@ -64,7 +65,7 @@ def test_an_own_buffer_is_packed_and_viewed_without_a_copy():
     assert not copies, copies
 
 
-@pytest.mark.parametrize("limit", [1, 4, 32, None])
+@pytest.mark.parametrize("limit", _fast.cases([1, 4, 32, None], 2))
 def test_flat_results_do_not_depend_on_the_limit(limit):
     params = _tree()
     runs = []
@@ -83,6 +84,7 @@ def test_flat_results_do_not_depend_on_the_limit(limit):
     chex.assert_trees_all_close(runs[0], runs[1], rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.slow  # four packing limits, every flat optimizer
 def test_flatparams_step_does_not_depend_on_the_limit():
     tx = optx.adam(1e-2)
     out = []

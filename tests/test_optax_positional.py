@@ -6,6 +6,7 @@ means something else in optx (``lars``'s second, ``nadam``'s sixth) changes the 
 
 from __future__ import annotations
 
+import _fast
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -63,7 +64,7 @@ def _run(tx, params, grads, optax_tx=False):
     return out
 
 
-@pytest.mark.parametrize("name", sorted(POSITIONAL))
+@pytest.mark.parametrize("name", _fast.cases(sorted(POSITIONAL)))
 def test_same_positional_arguments_give_optax_updates(name):
     args = POSITIONAL[name]
     params, grads = _problem()

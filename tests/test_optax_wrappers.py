@@ -10,6 +10,7 @@
 
 import contextlib
 
+import _fast
 import chex
 import equinox as eqx
 import jax
@@ -68,7 +69,7 @@ INJECTED = [
 ]
 
 
-@pytest.mark.parametrize(("name", "kwargs"), INJECTED, ids=[n for n, _ in INJECTED])
+@pytest.mark.parametrize(("name", "kwargs"), _fast.cases(INJECTED, name=lambda c: c[0]))
 def test_inject_hyperparams_takes_injected_values_as_with_optax(name, kwargs):
     def halve_lr(t, state):
         if t == 2:

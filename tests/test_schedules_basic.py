@@ -1,5 +1,6 @@
 """Generic schedules: against Optax where it has them, against their formulas otherwise."""
 
+import _fast
 import jax
 import jax.numpy as jnp
 import matplotlib
@@ -110,7 +111,7 @@ AGAINST_OPTAX = [
 ]
 
 
-@pytest.mark.parametrize("name, ours, theirs", AGAINST_OPTAX, ids=[a[0] for a in AGAINST_OPTAX])
+@pytest.mark.parametrize("name, ours, theirs", _fast.cases(AGAINST_OPTAX, 3, lambda a: a[0]))
 def test_equals_optax(name, ours, theirs):
     with jax.numpy_dtype_promotion("standard"):  # Optax's interpolation mixes bool and float
         expected = np.asarray(jax.vmap(theirs)(COUNTS))
@@ -197,7 +198,7 @@ SWEEPABLE = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(SWEEPABLE))
+@pytest.mark.parametrize("name", _fast.cases(sorted(SWEEPABLE), 2))
 def test_vmap_over_swept_value_with_traced_count(name):
     make = SWEEPABLE[name]
     values = [0.3, 0.9]

@@ -5,6 +5,7 @@ repeat a shape (so XLA compiles one kernel per shape); these tests check the pac
 equals each leaf updated on its own, where nothing is packed.
 """
 
+import _fast
 import chex
 import jax
 import jax.numpy as jnp
@@ -28,7 +29,7 @@ def _tree_of_repeated_shapes():
     return {f"w{i}": jax.random.normal(k, s) for i, (k, s) in enumerate(zip(keys, shapes))}
 
 
-@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+@pytest.mark.parametrize("name", _fast.cases(sorted(OPTIMIZERS)))
 def test_repeated_shapes_update_as_each_leaf_alone(name):
     params = _tree_of_repeated_shapes()
     grads = jax.tree.map(lambda p: jnp.sin(3 * p), params)

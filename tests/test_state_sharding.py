@@ -121,9 +121,9 @@ def _normalized(layout):
     return [(path, shape, dtype, _padded(spec, len(shape))) for path, shape, dtype, spec in layout]
 
 
-def _check_all(states, params, mesh, before, when):
+def _check_all(states, params, mesh, before, when, cases=CASES):
     problems = []
-    for case, state, layout in zip(CASES, states, before):
+    for case, state, layout in zip(cases, states, before):
         found = _problems(state, params, mesh, tuple(case.replicated_state))
         problems += [f"{case.name} {when}: {p}" for p in found]
         if _normalized(_layout(state)) != layout:
@@ -131,11 +131,11 @@ def _check_all(states, params, mesh, before, when):
     assert not problems, "\n".join(problems)
 
 
-def _setup(layout, axis_type):
+def _setup(layout, axis_type, cases=CASES):
     mesh, params = _params(layout, AXIS_TYPES[axis_type])
     grads = jax.tree.map(lambda p: 0.5 * p + 0.25, params)  # placed like the params
-    txs = [case.build() for case in CASES]
-    extras = [case.extra_args(jax.random.key(0)) if case.extra_args else {} for case in CASES]
+    txs = [case.build() for case in cases]
+    extras = [case.extra_args(jax.random.key(0)) if case.extra_args else {} for case in cases]
     states = [tx.init(params) for tx in txs]
     return mesh, params, grads, txs, extras, states
 
@@ -158,14 +158,20 @@ def test_state_follows_param_sharding_under_jit(layout, axis_type):
         _check_all(states, params, mesh, before, when)
 
 
-# Eagerly (op by op, ~25 s for all optimizers), on the Explicit 2-D layout only.
+# Eagerly (op by op), on the Explicit 2-D layout only; the registry in four parts, so
+# that test workers share the ~50 s of CPU this takes.
+EAGER_PARTS = 4
+
+
 @pytest.mark.slow  # every registered optimizer, eagerly
-def test_state_follows_param_sharding_eagerly():
-    mesh, params, grads, txs, extras, states = _setup("2d", "explicit")
+@pytest.mark.parametrize("part", range(EAGER_PARTS))
+def test_state_follows_param_sharding_eagerly(part):
+    cases = CASES[part::EAGER_PARTS]
+    mesh, params, grads, txs, extras, states = _setup("2d", "explicit", cases)
     before = [_normalized(_layout(state)) for state in states]
     for _ in range(2):
         states = [
             jax.block_until_ready(tx.update(grads, s, params, **e)[1])
             for tx, s, e in zip(txs, states, extras)
         ]
-        _check_all(states, params, mesh, before, "after an eager update")
+        _check_all(states, params, mesh, before, "after an eager update", cases)

@@ -6,6 +6,7 @@ imported. Trajectories run 100 steps in float64 (x64 enabled only inside the tes
 must agree to 1e-10 relative, which a float32 computation could not meet.
 """
 
+import _fast
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -216,7 +217,7 @@ CASES = {
 L2_IN_CHAIN = {"adam_wd"}  # optx.adam has no L2 switch: chain add_decayed_weights first
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("name", _fast.cases(sorted(CASES)))
 def test_matches_torch_algorithm_in_float64(name):
     make, step, wd = CASES[name]
     grads = _grads()
