@@ -11,6 +11,8 @@ an axis is short), so agreement also shows that optx's zero padding changes noth
 
 import itertools
 import os
+import subprocess
+import sys
 
 import jax
 import jax.extend
@@ -295,9 +297,6 @@ def test_eigh_refresh_of_two_block_shapes_does_not_hang_on_two_cores():
     # and blocks until it is done) deadlocked a 2-thread pool before the roots' calls were
     # chained (`_preconditioner_blocks.batched_by_shape(serial=True)`): every refresh of
     # this tree hung. The timeout only turns such a hang into a failure.
-    import subprocess
-    import sys
-
     env = {k: v for k, v in os.environ.items() if not k.startswith(("XLA_", "JAX_"))}
     try:
         done = subprocess.run(

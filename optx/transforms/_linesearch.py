@@ -89,7 +89,7 @@ def _dot(a: Any, b: Any) -> jax.Array:
     # The last entry of a cumulative sum, not a chain of adds: XLA copies a chain of
     # scalar adds into every consumer's fusion, so inside scale_by_lbfgs's loops each
     # leaf's axpy held all the leaves' sums (a program quadratic in the leaf count;
-    # benchmarks/README.md, "L-BFGS compile time").
+    # benchmarks/README.md, "Scalar add chains are copied into every consumer").
     return jnp.cumsum(jnp.stack(terms))[-1]
 
 

@@ -104,11 +104,11 @@ def batched_by_shape(
     separate entries that need different ``fn`` settings (e.g. a root's exponent).
 
     ``serial`` makes each call's operands wait for the previous call's results (`_after`),
-    so no two calls run at the same time. Batched LAPACK
-    kernels (``eigh``, ``qr``) need it on CPU: each splits its batch over XLA's intra-op
-    thread pool and blocks until that work is done, and two of them started together on
-    the pool's threads wait for each other for ever (with 2 threads, a Shampoo refresh of
-    a transformer-like tree hung; tests/test_modern_shampoo.py runs one).
+    so no two calls run at the same time. A batched ``eigh`` needs it on CPU: jaxlib's
+    kernel splits its batch over XLA's intra-op thread pool and blocks until that work is
+    done, and two of them started together on the pool's threads wait for each other for
+    ever (with 2 threads, a Shampoo refresh of a transformer-like tree hung;
+    tests/test_modern_shampoo.py runs one).
     """
     tags = [None] * len(operands) if tags is None else list(tags)
     groups: dict[Hashable, list[int]] = {}
@@ -118,16 +118,11 @@ def batched_by_shape(
     out: list[Any] = [None] * len(operands)
     previous: Any = None
     for members in groups.values():
-        tag = tags[members[0]]
-        if len(members) == 1:
-            stacked = list(operands[members[0]])
-        else:
-            width = len(operands[members[0]])
-            stacked = [jnp.concatenate([operands[i][j] for i in members]) for j in range(width)]
+        width = len(operands[members[0]])
+        stacked = [jnp.concatenate([operands[i][j] for i in members]) for j in range(width)]
         if serial and previous is not None:
             stacked = [_after(a, previous) for a in stacked]
-        result = fn(tag, *stacked)
-        previous = result
+        result = previous = fn(tags[members[0]], *stacked)
         if len(members) == 1:
             out[members[0]] = result
             continue
