@@ -2,13 +2,13 @@
 whose rule needs the original leaves.
 
 A `FlatParams` is a pytree whose children are one 1-D buffer per (dtype, sharding) group of
-the original leaves; the layout (tree structure, paths, shapes, dtypes, offsets) is static
-auxiliary data. Every elementwise transform therefore updates a few buffers instead of many
-leaves, without knowing about `FlatParams`. A transform whose rule needs a leaf's shape or a
-per-leaf reduction (trust ratios, per-leaf clipping, factored moments, masks by path)
-returns ``per_leaf(GradientTransformation(init, update))``: given `FlatParams` it runs on
-the per-leaf views (`FlatParams.tree`) and packs its updates back, so its results are the
-per-leaf ones; it never sees a buffer as one leaf.
+the original leaves (at most 64 leaves to a buffer); the layout (tree structure, paths,
+shapes, dtypes, offsets) is static auxiliary data. Every elementwise transform therefore
+updates a few buffers instead of many leaves, without knowing about `FlatParams`. A
+transform whose rule needs a leaf's shape or a per-leaf reduction (trust ratios, per-leaf
+clipping, factored moments, masks by path) returns ``per_leaf(GradientTransformation(init,
+update))``: given `FlatParams` it runs on the per-leaf views (`FlatParams.tree`) and packs
+its updates back, so its results are the per-leaf ones; it never sees a buffer as one leaf.
 """
 
 from __future__ import annotations
@@ -55,6 +55,10 @@ def _pack(leaves: list[Any], layout: FlatLayout) -> tuple[Any, ...]:
 
 class FlatParams:
     """A pytree of arrays held in a few contiguous 1-D buffers, one per (dtype, sharding) group.
+
+    A group of more than 64 leaves (``optx._flat_layout.MAX_LEAVES_PER_BUFFER``) is held in
+    several buffers of up to 64 leaves each: packing thousands of leaves into one buffer is
+    one concatenation of thousands of operands, which XLA:CPU compiles and runs slowly.
 
     Its pytree children are the buffers; the layout (`FlatLayout`: structure, paths, shapes,
     dtypes, offsets) is static. So ``jax.grad`` of ``loss(fp.tree())`` with respect to

@@ -1,8 +1,9 @@
 """The static layout of a `FlatParams`: which buffer, offset and shape each original leaf has.
 
-Leaves are grouped by (dtype, `NamedSharding`); a leaf above ``max_packed_size`` elements
-gets a group of its own. A shared group's buffer is 1-D (padded for even shards); a leaf in
-a group of its own keeps its shape and sharding, so its buffer is the leaf itself.
+Leaves are grouped by (dtype, `NamedSharding`), at most `MAX_LEAVES_PER_BUFFER` leaves to a
+group; a leaf above ``max_packed_size`` elements gets a group of its own. A shared group's
+buffer is 1-D (padded for even shards); a leaf in a group of its own keeps its shape and
+sharding, so its buffer is the leaf itself.
 """
 
 from __future__ import annotations
@@ -17,6 +18,16 @@ import numpy as np
 
 __all__ = ["MAX_PACKED_SIZE", "FlatLayout", "check_max_packed_size"]
 
+
+MAX_LEAVES_PER_BUFFER = 64
+"""Leaves per shared buffer: a longer run of same-group leaves starts a new buffer.
+
+Packing is a concatenation, and XLA:CPU's grows superlinearly in cost with its operand
+count: at 2048 leaves of 8192 float32s, one buffer took 44 ms to pack and 29 s to compile in
+`optx.flat(adam)`, buffers of 64 leaves 4.5 s to compile and 12-23% less time per update (two runs)
+(benchmarks/README.md, "Concatenations of many operands"). On GPU and TPU a few more
+buffers cost a few more (large) kernels.
+"""
 
 MAX_PACKED_SIZE = 2**14
 """`FlatParams.from_tree`'s default: leaves with more elements get a buffer each."""
@@ -123,6 +134,7 @@ def layout_of(tree: Any, pad_to: int, max_packed_size: int | None) -> FlatLayout
     with_paths, treedef = jax.tree_util.tree_flatten_with_path(tree)
     keys: dict[tuple[Any, ...], int] = {}
     sizes: list[int] = []
+    counts: list[int] = []  # leaves per group
     infos: list[tuple[Any, Any, Any]] = []  # dtype, sharding, own leaf's shape (or None)
     leaves: list[_Leaf] = []
     for path, x in with_paths:
@@ -132,11 +144,13 @@ def layout_of(tree: Any, pad_to: int, max_packed_size: int | None) -> FlatLayout
         size = math.prod(shape)
         own = max_packed_size is not None and size > max_packed_size
         key = (dtype, sharding, len(leaves)) if own else (dtype, sharding)
-        if key not in keys:
+        if key not in keys or counts[keys[key]] >= MAX_LEAVES_PER_BUFFER:
             keys[key] = len(sizes)
             sizes.append(0)
+            counts.append(0)
             infos.append((dtype, sharding, shape if own else None))
         group = keys[key]
+        counts[group] += 1
         leaves.append(
             _Leaf(jax.tree_util.keystr(path), shape, dtype, group, sizes[group], size, sharding)
         )

@@ -47,7 +47,8 @@ def flat(
     """Runs ``inner`` on flat buffers while the params and gradients stay ordinary trees.
 
     For Optax-style loops (``tx.update(grads, state, params)`` with per-leaf params): the
-    state is built on `FlatParams` (one 1-D buffer per dtype and sharding group), each
+    state is built on `FlatParams` (1-D buffers per dtype and sharding group, of at most 64
+    leaves each), each
     ``update`` packs the gradients (and the params, when given) into that layout, runs
     ``inner`` once per buffer, and returns per-leaf updates as views of the flat update. The
     per-leaf inputs and outputs cost one concatenation per shared buffer in and one slice

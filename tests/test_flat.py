@@ -41,6 +41,22 @@ def test_round_trip_and_layout():
     np.testing.assert_array_equal(fp.buffers[0][3:15], np.ravel(params["dense"]["kernel"]))
 
 
+def test_a_long_group_is_split_into_buffers_of_64_leaves_with_the_same_results():
+    # 130 float32 leaves of one group: buffers of 64, 64 and 2 leaves (packing thousands of
+    # leaves into one buffer is a concatenation XLA:CPU compiles and runs slowly).
+    params = {f"w{i:03d}": jnp.full((3,), 0.01 * i) for i in range(130)}
+    fp = optx.FlatParams.from_tree(params)
+    assert [b.shape for b in fp.buffers] == [(64 * 3,), (64 * 3,), (2 * 3,)]
+    assert [leaf.group for leaf in fp.layout.leaves] == [0] * 64 + [1] * 64 + [2] * 2
+    chex.assert_trees_all_equal(fp.tree(), params)
+    grads = jax.tree.map(lambda x: jnp.sin(x) + 0.5, params)
+    tx = optx.adam(0.1)
+    flat_grads = optx.FlatParams.from_tree(grads, layout=fp.layout)
+    updates, _ = jax.jit(tx.update)(flat_grads, tx.init(fp), fp)
+    expected, _ = jax.jit(tx.update)(grads, tx.init(params), params)
+    chex.assert_trees_all_close(updates.tree(), expected, rtol=1e-6)
+
+
 def test_grad_is_flatparams_and_equals_tree_grad():
     params = _tree()
     fp = optx.FlatParams.from_tree(params)
