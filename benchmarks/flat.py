@@ -16,8 +16,9 @@ in one process, alternating (order rotated), median and min of ``--reps``:
   (ravel per step, one vector);
 - ``optx_flat``: ``optx.flat(tx)`` with per-leaf params and gradients (Optax-style loop);
 - ``flatparams``: params, gradients and state as `optx.FlatParams` (update and apply);
-- ``flat_step`` and ``optax_step``: a full train step (loss, gradient, update, apply) with
-  the params as `FlatParams` (the loss reads ``fp.tree()``) against the usual Optax loop;
+- ``flat_step`` and ``optax_step``: a full train step (loss, gradient, update, apply,
+  returning the loss as a loop that logs it does) with the params as `FlatParams` (the
+  loss reads ``fp.tree()``) against the usual Optax loop;
   ``train_flat`` and ``train_per_leaf``: ``optx.train.make_train_step`` (``grad_norm=False``,
   one step per call) on ``TrainState.create(..., flat=True)`` and on per-leaf params; the
   step rows' ratio is ``optax_step / variant``;
@@ -82,6 +83,8 @@ def _standard() -> Any:
 
 
 def _jax_runner(fn: Any, carry: tuple, fixed: tuple, row: dict, label: str) -> measure.Runner:
+    """``fn`` jitted with the carry donated; outputs past the carry (a step's loss) are
+    computed, as a training loop that logs them would, and dropped outside ``jit``."""
     jitted = jax.jit(fn, donate_argnums=tuple(range(len(carry))))
     with measure.quiet_donation():
         stats = measure.compile_stats(jitted, (*carry, *fixed))
@@ -90,7 +93,8 @@ def _jax_runner(fn: Any, carry: tuple, fixed: tuple, row: dict, label: str) -> m
         "temp_bytes": stats["temp_bytes"],
         "hlo_instructions": stats["hlo_instructions"],
     }
-    return measure.Runner(jitted, carry, fixed)
+    n = len(carry)
+    return measure.Runner(lambda *args: jitted(*args)[:n], carry, fixed)
 
 
 def _update_runner(tx: Any, params: Any, grads: Any, row: dict, label: str, *, optax_: bool):
@@ -113,8 +117,7 @@ def _step_runners(name: str, params: Any, row: dict) -> dict[str, measure.Runner
         updates, state = tx.update(grads, state, fp)
         return optx.apply_updates(fp, updates), state, loss
 
-    fn = lambda f, s, t: flat_step(f, s, t)[:2]  # noqa: E731
-    runners["flat_step"] = _jax_runner(fn, (fp, tx.init(fp)), (target,), row, "flat_step")
+    runners["flat_step"] = _jax_runner(flat_step, (fp, tx.init(fp)), (target,), row, "flat_step")
     otx = OPTIMIZERS[name](optax)
     p = measure.copy_tree(params)
     with _standard():
@@ -126,8 +129,7 @@ def _step_runners(name: str, params: Any, row: dict) -> dict[str, measure.Runner
             updates, s = otx.update(grads, s, p)
             return optax.apply_updates(p, updates), s, loss
 
-    fn = lambda p, s, t: optax_step(p, s, t)[:2]  # noqa: E731
-    runners["optax_step"] = _jax_runner(fn, (p, s), (target,), row, "optax_step")
+    runners["optax_step"] = _jax_runner(optax_step, (p, s), (target,), row, "optax_step")
     for label, flat in (("train_flat", True), ("train_per_leaf", False)):
         train_step = optx.train.make_train_step(_loss, tx, grad_norm=False)
         state = optx.train.TrainState.create(measure.copy_tree(params), tx, flat=flat)

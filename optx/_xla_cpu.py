@@ -8,6 +8,12 @@ arithmetic is unchanged, only how XLA sees it.
 `benchmarks/kernel_tuning.py` measures it (kernels, HLO instructions and compile time with
 and without; the numbers are in benchmarks/README.md). On GPU and TPU the same HLO compiles
 to the same fused kernels either way, so it neither helps nor hurts there.
+
+`after` orders two computations by a data dependency (an exact zero), where XLA would
+otherwise copy a buffer or run them together: the train step uses it so that a donated
+param is overwritten only after the metrics have read it, batched ``eigh`` calls so that
+two never run at once. It costs one scalar operand per array; on GPU and TPU it changes
+nothing else.
 """
 
 from __future__ import annotations
@@ -20,6 +26,39 @@ import jax.numpy as jnp
 _LEAVES_PER_SHAPE_TO_PACK = 64  # see pack_scalars
 _FEW_LEAVES_TO_PACK = 16
 _ENABLED = {"pack_scalars": True}  # benchmarks/kernel_tuning.py turns it off to measure it
+
+
+def after(x: Any, previous: Any) -> Any:
+    """``x`` (a tree) plus an exact zero computed from every leaf of ``previous``.
+
+    Every array of ``x`` then depends on all of ``previous``, so XLA computes ``previous``
+    first. `jax.lax.optimization_barrier` does not do that on XLA:CPU (it is expanded away
+    before the thunks are scheduled, and copy insertion does not see it); a data dependency
+    does. Two uses, both in `benchmarks/README.md`:
+
+    - the train step's final write of a donated param waits for the metrics that read the
+      param (the loss, the gradient norm, aux values): without the dependency XLA cannot
+      prove the order and copies the whole param first (one param-sized copy per step);
+    - batched ``eigh`` calls run one after the other: jaxlib's kernel blocks XLA's
+      intra-op thread pool, and two of them started together deadlock on 2 threads.
+
+    The zero is exact for any value of ``previous`` (NaN and infinities included), and XLA
+    does not fold it. Leaves of ``x`` that are not inexact arrays are returned unchanged.
+    """
+    firsts = [jnp.ravel(jnp.asarray(a))[0] for a in jax.tree.leaves(previous) if jnp.size(a)]
+    if not firsts:
+        return x
+    bounded = [jnp.clip(jnp.nan_to_num(jnp.real(f).astype(jnp.float32)), -1, 1) for f in firsts]
+    zero = jnp.sum(jnp.stack(bounded)) * 0
+
+    def one(a):
+        if not (
+            isinstance(a, jax.Array | jax.core.Tracer) and jnp.issubdtype(a.dtype, jnp.inexact)
+        ):
+            return a
+        return a + zero.astype(a.dtype)
+
+    return jax.tree.map(one, x)
 
 
 def pack_scalars(tree: Any, *scalars: Any) -> tuple[jax.Array, ...]:

@@ -92,6 +92,27 @@ def test_state_is_donated():
     assert not any(leaf.is_deleted() for leaf in jax.tree.leaves(kept.params))
 
 
+@pytest.mark.parametrize("flat", [False, True], ids=["per_leaf", "flat"])
+@pytest.mark.parametrize("grad_norm", [False, True])
+def test_the_step_copies_no_param(flat, grad_norm):
+    # The metrics (loss, gradient norm) read the donated params that the update overwrites;
+    # unless the step orders the write after them, XLA copies every param first.
+    params = {"w": jnp.linspace(-1.0, 1.0, 4096), "b": jnp.zeros(64)}
+    opt = optx.adam(1e-2)
+    state = TrainState.create(params, opt, flat=flat)
+    step = make_train_step(
+        lambda p, t: jnp.mean((p["w"] - t) ** 2) + jnp.sum(p["b"] ** 2), opt, grad_norm=grad_norm
+    )
+    text = step.lower(state, jnp.zeros(())).compile().as_text()
+    sizes = {str(x.size) for x in jax.tree.leaves(state.params)}
+    copies = [
+        line
+        for line in text.splitlines()
+        if " copy(" in line and any(f"[{n}]" in line for n in sizes)
+    ]
+    assert not copies, copies
+
+
 def test_optimizer_state_holding_params_is_not_donated_twice():
     def keep_params():  # an init that stores the params themselves (like slow weights)
         return optx.GradientTransformation(

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from optx import _tree, _validate
+from optx import _tree, _validate, _xla_cpu
 from optx._core import GradientTransformation, _accepting_extra_args, apply_updates
 from optx._flat import FlatParams
 from optx._hyperparams_access import get_hyperparams
@@ -197,6 +197,9 @@ def apply_gradients(
         norm = _tree.global_norm(grads)
         finite = finite & jnp.isfinite(norm)
     updates, opt_state = update(grads, state.opt_state, state.params, value=loss)
+    # The new params overwrite the donated old ones only after the metrics have read them;
+    # else XLA copies the params first (`optx._xla_cpu.after`).
+    updates = _xla_cpu.after(updates, (loss, norm if grad_norm else (), aux, model_state))
     new_state = state._replace(
         step=_tree.safe_increment(state.step),
         params=apply_updates(state.params, updates),

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from optx import _tree
+from optx import _tree, _xla_cpu
 
 _LETTERS = string.ascii_letters
 
@@ -103,12 +103,12 @@ def batched_by_shape(
     compiles one call per shape instead of one per leaf. ``tags`` (default all None)
     separate entries that need different ``fn`` settings (e.g. a root's exponent).
 
-    ``serial`` makes each call's operands wait for the previous call's results (`_after`),
-    so no two calls run at the same time. A batched ``eigh`` needs it on CPU: jaxlib's
-    kernel splits its batch over XLA's intra-op thread pool and blocks until that work is
-    done, and two of them started together on the pool's threads wait for each other for
-    ever (with 2 threads, a Shampoo refresh of a transformer-like tree hung;
-    tests/test_modern_shampoo.py runs one).
+    ``serial`` makes each call's operands wait for the previous call's results
+    (``optx._xla_cpu.after``), so no two calls run at the same time. A batched ``eigh``
+    needs it on CPU: jaxlib's kernel splits its batch over XLA's intra-op thread pool and
+    blocks until that work is done, and two of them started together on the pool's threads
+    wait for each other for ever (with 2 threads, a Shampoo refresh of a transformer-like
+    tree hung; tests/test_modern_shampoo.py runs one).
     """
     tags = [None] * len(operands) if tags is None else list(tags)
     groups: dict[Hashable, list[int]] = {}
@@ -121,7 +121,7 @@ def batched_by_shape(
         width = len(operands[members[0]])
         stacked = [jnp.concatenate([operands[i][j] for i in members]) for j in range(width)]
         if serial and previous is not None:
-            stacked = [_after(a, previous) for a in stacked]
+            stacked = [_xla_cpu.after(a, previous) for a in stacked]
         result = previous = fn(tags[members[0]], *stacked)
         if len(members) == 1:
             out[members[0]] = result
@@ -131,18 +131,6 @@ def batched_by_shape(
         for k, i in enumerate(members):
             out[i] = jax.tree.map(lambda parts: parts[k], pieces, is_leaf=_is_list)
     return out
-
-
-def _after(x: jax.Array, previous: Any) -> jax.Array:
-    """``x`` plus an exact zero computed from ``previous``: ``x`` now waits for it.
-
-    `jax.lax.optimization_barrier` does not order execution on XLA:CPU (it is expanded
-    away before the thunks are scheduled), a data dependency does. The zero is exact for
-    any value of ``previous`` (NaN and infinities included) and is not folded by XLA.
-    """
-    first = jax.tree.leaves(previous)[0].reshape(-1)[0]
-    zero = jnp.clip(jnp.nan_to_num(first), -1, 1) * 0
-    return x + zero.astype(x.dtype)
 
 
 def _is_list(x: Any) -> bool:
