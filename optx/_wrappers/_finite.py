@@ -62,7 +62,13 @@ def _give_up(call: str, limit: int, consecutive: jax.Array) -> None:
             )
 
     if isinstance(consecutive, jax.core.Tracer):
-        jax.debug.callback(check, consecutive)
+        # the host is called only when giving up, not at every step
+        jax.lax.cond(
+            jnp.max(consecutive) > limit,
+            lambda c: jax.debug.callback(check, c),
+            lambda c: None,
+            consecutive,
+        )
     else:
         check(consecutive)
 
