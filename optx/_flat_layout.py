@@ -22,11 +22,9 @@ __all__ = ["MAX_PACKED_SIZE", "FlatLayout", "check_max_packed_size"]
 MAX_LEAVES_PER_BUFFER = 64
 """Leaves per shared buffer: a longer run of same-group leaves starts a new buffer.
 
-Packing is a concatenation, and XLA:CPU's grows superlinearly in cost with its operand
-count: at 2048 leaves of 8192 float32s, one buffer took 44 ms to pack and 29 s to compile in
-`optx.flat(adam)`, buffers of 64 leaves 4.5 s to compile and 12-23% less time per update (two runs)
-(benchmarks/README.md, "Concatenations of many operands"). On GPU and TPU a few more
-buffers cost a few more (large) kernels.
+Packing is a concatenation, whose run and compile time on XLA:CPU grow faster than its
+operand count; benchmarks/README.md ("Concatenations of many operands") has the
+measurements. On GPU and TPU a few more buffers cost a few more (large) kernels.
 """
 
 MAX_PACKED_SIZE = 2**14

@@ -48,16 +48,15 @@ def flat(
 
     For Optax-style loops (``tx.update(grads, state, params)`` with per-leaf params): the
     state is built on `FlatParams` (1-D buffers per dtype and sharding group, of at most 64
-    leaves each), each
-    ``update`` packs the gradients (and the params, when given) into that layout, runs
-    ``inner`` once per buffer, and returns per-leaf updates as views of the flat update. The
-    per-leaf inputs and outputs cost one concatenation per shared buffer in and one slice
-    per leaf out (XLA fuses each slice into the last elementwise step, so an Adam update is
-    two buffer kernels plus one small kernel per leaf instead of three per leaf). Only the
-    leaves of at most ``max_packed_size`` elements are packed: a larger leaf keeps a buffer
-    of its own, which is a reshape of the leaf (no copy), since copying a large leaf in and
-    out costs more than its per-leaf kernels save. Params are packed only when ``inner``
-    reads them (XLA drops an unused concatenation).
+    leaves each), each ``update`` packs the gradients (and the params, when given) into that
+    layout, runs ``inner`` once per buffer, and returns per-leaf updates as views of the
+    flat update. The per-leaf inputs and outputs cost one concatenation per shared buffer in
+    and one slice per leaf out (XLA fuses each slice into the last elementwise step, so an
+    Adam update is two buffer kernels plus one small kernel per leaf instead of three per
+    leaf). Only the leaves of at most ``max_packed_size`` elements are packed: a larger leaf
+    keeps a buffer of its own, which is a reshape of the leaf (no copy), since copying a
+    large leaf in and out costs more than its per-leaf kernels save. Params are packed only
+    when ``inner`` reads them (XLA drops an unused concatenation).
 
     Unlike `optx.flatten`, dtypes are not mixed (a bf16 and an f32 leaf go to different
     buffers), a sharded group keeps a sharded buffer, and transforms whose rule needs the

@@ -52,9 +52,7 @@ def after(x: Any, previous: Any) -> Any:
     zero = jnp.sum(jnp.stack(bounded)) * 0
 
     def one(a):
-        if not (
-            isinstance(a, jax.Array | jax.core.Tracer) and jnp.issubdtype(a.dtype, jnp.inexact)
-        ):
+        if not (isinstance(a, jax.Array) and jnp.issubdtype(a.dtype, jnp.inexact)):
             return a
         return a + zero.astype(a.dtype)
 
