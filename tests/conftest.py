@@ -8,7 +8,9 @@
   ``.cache/jax`` of the checkout (git-ignored; ``JAX_COMPILATION_CACHE_DIR`` chooses another
   directory, ``OPTX_TEST_COMPILATION_CACHE=0`` turns it off). A second run of the fast
   tests compiles almost nothing. A cache hit still records JAX's compile event, so the
-  tests that count compiles (`_compiles`) count the same with and without it.
+  tests that count compiles (`_compiles`) count the same with and without it. Workers
+  share the directory; an entry read while another worker writes it is a cache miss (JAX
+  warns and compiles; pyproject.toml ignores that one warning).
 """
 
 import os
